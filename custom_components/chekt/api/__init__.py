@@ -1,0 +1,60 @@
+"""A typed async client for the CHeKT Partner Event API, with no Home Assistant imports."""
+
+from .client import ChektClient, ChektCredentials, parse_receipt
+from .errors import (
+    ChektAuthError,
+    ChektConfigError,
+    ChektConnectionError,
+    ChektError,
+    ChektKeyError,
+    ChektRateLimitedError,
+    ChektRequestRejectedError,
+    ChektResponseError,
+    ChektServerError,
+    ChektTimeoutError,
+    ChektUrlError,
+    KeyProblem,
+)
+from .models import (
+    API_VERSION,
+    ChektEvent,
+    DeliveryStatus,
+    EventReceipt,
+    EventStatus,
+    EventType,
+    EventUploads,
+    MediaKind,
+    UploadTarget,
+    format_time,
+)
+from .signing import SigningAlgorithm, SigningKey
+
+__all__ = [
+    "API_VERSION",
+    "ChektAuthError",
+    "ChektClient",
+    "ChektConfigError",
+    "ChektConnectionError",
+    "ChektCredentials",
+    "ChektError",
+    "ChektEvent",
+    "ChektKeyError",
+    "ChektRateLimitedError",
+    "ChektRequestRejectedError",
+    "ChektResponseError",
+    "ChektServerError",
+    "ChektTimeoutError",
+    "ChektUrlError",
+    "DeliveryStatus",
+    "EventReceipt",
+    "EventStatus",
+    "EventType",
+    "EventUploads",
+    "KeyProblem",
+    "MediaKind",
+    "SigningAlgorithm",
+    "SigningKey",
+    "UploadTarget",
+    "format_time",
+    "parse_receipt",
+]
