@@ -1,0 +1,1 @@
+"""Tests of CHeKT for Home Assistant."""
