@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,7 +14,9 @@ from custom_components.chekt.const import (
     CONF_SIGNING_KEY,
     CONF_TOKEN_URL,
 )
-from tests.simulator import ChektSimulator
+
+if TYPE_CHECKING:
+    from tests.simulator import ChektSimulator
 
 CLIENT_ID = "ha-test-client"
 SECRET = "a-shared-secret-of-reasonable-length-0123456789"
@@ -29,6 +31,8 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 @pytest.fixture
 async def simulator(socket_enabled: None) -> AsyncIterator[ChektSimulator]:
     """A running CHeKT cloud simulator with one HS256 client registered."""
+    from tests.simulator import ChektSimulator
+
     sim = ChektSimulator()
     await sim.start()
     sim.add_client(CLIENT_ID, secret=SECRET, audience=AUDIENCE)

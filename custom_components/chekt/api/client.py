@@ -167,7 +167,9 @@ def parse_receipt(body: dict[str, Any]) -> EventReceipt:
 
 
 def _parse_uploads(uploads: dict[str, Any]) -> EventUploads:
-    snapshots = uploads.get("snapshots") or []
+    snapshots = uploads.get("snapshots")
+    if snapshots is None:
+        snapshots = []
     if not isinstance(snapshots, list):
         raise ChektResponseError("the event reply's uploads.snapshots is not a list")
     return EventUploads(

@@ -11,11 +11,13 @@ from enum import StrEnum
 import re
 import time
 import uuid
+import warnings
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 import jwt
+from jwt.warnings import InsecureKeyLengthWarning
 
 from .errors import ChektKeyError, KeyProblem
 
@@ -74,7 +76,10 @@ class SigningKey:
             "jti": str(uuid.uuid4()),
         }
         headers = {"kid": self.key_id} if self.key_id else None
-        return jwt.encode(claims, self.key, algorithm=self.algorithm.value, headers=headers)
+        with warnings.catch_warnings():
+            # CHeKT chooses the length of the shared secret, not the user: warning on every token helps nobody.
+            warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+            return jwt.encode(claims, self.key, algorithm=self.algorithm.value, headers=headers)
 
 
 def _unescape(text: str) -> str:
