@@ -77,7 +77,7 @@ class SigningKey:
         }
         headers = {"kid": self.key_id} if self.key_id else None
         with warnings.catch_warnings():
-            # CHeKT chooses the length of the shared secret, not the user: warning on every token helps nobody.
+            # CHeKT, not the user, chooses the shared secret's length: a warning per token helps nobody.
             warnings.simplefilter("ignore", InsecureKeyLengthWarning)
             return jwt.encode(claims, self.key, algorithm=self.algorithm.value, headers=headers)
 
