@@ -6,8 +6,11 @@ The path of an alarm: a state change of a mapped entity (forwarder.py) → the r
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -15,22 +18,29 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.storage import STORAGE_DIR
 from homeassistant.helpers.typing import ConfigType
 
 from .api import ChektAuthError, ChektClient, ChektConfigError, ChektError
 from .connection import async_create_client
 from .const import (
+    CONF_LATE_AFTER,
     CONF_SNAPSHOT_INTERVAL,
     CONF_TROUBLE_DELAY,
+    DEFAULT_LATE_AFTER,
     DEFAULT_SNAPSHOT_INTERVAL,
     DEFAULT_TROUBLE_DELAY,
     DOMAIN,
     LOGGER,
+    MEDIA_BUDGET_BYTES,
 )
 from .forwarder import Forwarder
 from .mapping import Mappings
-from .outbox import Outbox
+from .media import MediaStore
+from .outbox import Outbox, OutboxLimits
+from .repairs import DeliveryIssues
 from .services import async_setup_services
+from .store import OutboxStore
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -66,46 +76,60 @@ async def async_setup_entry(hass: HomeAssistant, entry: ChektConfigEntry) -> boo
             translation_placeholders={"error": str(err)},
         ) from err
     mappings = Mappings.from_subentries(
-        (subentry_id, subentry.subentry_type, subentry.data)
-        for subentry_id, subentry in entry.subentries.items()
+        (subentry_id, subentry.subentry_type, subentry.data) for subentry_id, subentry in entry.subentries.items()
     )
 
-    def start_task(coro: Coroutine[Any, Any, None], name: str) -> Any:
+    def start_task(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         return entry.async_create_background_task(hass, coro, name)
 
     outbox = Outbox(
         hass,
         client,
+        store=OutboxStore(hass, entry.entry_id),
+        media=MediaStore(hass, media_folder(hass, entry.entry_id), MEDIA_BUDGET_BYTES),
+        issues=DeliveryIssues(hass, entry.entry_id, entry.title),
         start_task=start_task,
         snapshot_interval=entry.options.get(CONF_SNAPSHOT_INTERVAL, DEFAULT_SNAPSHOT_INTERVAL),
+        limits=OutboxLimits(late_after=timedelta(seconds=entry.options.get(CONF_LATE_AFTER, DEFAULT_LATE_AFTER))),
         on_auth_failed=lambda: entry.async_start_reauth(hass),
     )
+    # The backlog kept from before a restart goes out first, in order, before any new event of its source.
+    await outbox.async_start()
     forwarder = Forwarder(
         hass,
         mappings,
         trouble_delay=entry.options.get(CONF_TROUBLE_DELAY, DEFAULT_TROUBLE_DELAY),
         submit=outbox.submit,
     )
-    entry.runtime_data = ChektRuntimeData(
-        client=client, mappings=mappings, outbox=outbox, forwarder=forwarder
-    )
+    entry.runtime_data = ChektRuntimeData(client=client, mappings=mappings, outbox=outbox, forwarder=forwarder)
     # Alarms must be forwarded even when the cloud is unreachable at start-up: they wait in the outbox. So the
     # connection is checked in the background, and wrong credentials only start re-authentication.
-    entry.async_create_background_task(
-        hass, _async_check_credentials(hass, entry, client), "chekt credentials"
-    )
+    entry.async_create_background_task(hass, _async_check_credentials(hass, entry, client), "chekt credentials")
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     forwarder.async_start()
     entry.async_on_unload(forwarder.async_stop)
-    entry.async_on_unload(outbox.async_stop)
     # Subentries added, changed or removed, or options changed: reload, so the change takes effect at once.
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: ChektConfigEntry) -> bool:
-    """Stop forwarding; every task and listener of the entry ends with it."""
+    """Stop forwarding and save the outbox; every task and listener of the entry ends with it."""
+    entry.runtime_data.forwarder.async_stop()
+    await entry.runtime_data.outbox.async_stop()
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: ChektConfigEntry) -> None:
+    """Delete the entry's outbox and its media: nothing of a removed account stays behind."""
+    await OutboxStore(hass, entry.entry_id).async_remove()
+    await MediaStore(hass, media_folder(hass, entry.entry_id), MEDIA_BUDGET_BYTES).async_remove_all()
+    DeliveryIssues(hass, entry.entry_id, entry.title).clear_all()
+
+
+def media_folder(hass: HomeAssistant, entry_id: str) -> Path:
+    """Where an entry's pending snapshots are kept: under Home Assistant's storage, never under www."""
+    return Path(hass.config.path(STORAGE_DIR, f"{DOMAIN}_media", entry_id))
 
 
 async def _async_reload_on_update(hass: HomeAssistant, entry: ChektConfigEntry) -> None:
@@ -115,6 +139,7 @@ async def _async_reload_on_update(hass: HomeAssistant, entry: ChektConfigEntry) 
 async def _async_check_credentials(hass: HomeAssistant, entry: ChektConfigEntry, client: ChektClient) -> None:
     try:
         await client.authenticate()
+        entry.runtime_data.outbox.report_reachability(reachable=True)
     except ChektAuthError as err:
         LOGGER.error("CHeKT refused the credentials of %s: %s", entry.title, err)
         _start_reauth(hass, entry)

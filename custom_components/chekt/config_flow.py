@@ -199,9 +199,7 @@ CAMERA_SCHEMA: Final = probatio.Schema(
         probatio.Optional(CONF_ALARM_ENTITY_IDS, default=[]): EntitySelector(
             EntitySelectorConfig(domain=ALARM_ENTITY_DOMAINS, multiple=True)
         ),
-        probatio.Optional(
-            CONF_SIGNAL_MONITORING_CENTER, default=DEFAULT_SIGNAL_MONITORING_CENTER
-        ): BooleanSelector(),
+        probatio.Optional(CONF_SIGNAL_MONITORING_CENTER, default=DEFAULT_SIGNAL_MONITORING_CENTER): BooleanSelector(),
         probatio.Optional(CONF_SNAPSHOT_COUNT, default=DEFAULT_SNAPSHOT_COUNT): NumberSelector(
             NumberSelectorConfig(min=0, max=MAX_SNAPSHOT_COUNT, step=1, mode=NumberSelectorMode.BOX)
         ),
@@ -213,14 +211,10 @@ CAMERA_SCHEMA: Final = probatio.Schema(
 
 ALARM_PANEL_SCHEMA: Final = probatio.Schema(
     {
-        probatio.Required(CONF_PANEL_ENTITY_ID): EntitySelector(
-            EntitySelectorConfig(domain="alarm_control_panel")
-        ),
+        probatio.Required(CONF_PANEL_ENTITY_ID): EntitySelector(EntitySelectorConfig(domain="alarm_control_panel")),
         probatio.Required(CONF_LOCATION_ID): _TEXT_SELECTOR,
         probatio.Required(CONF_CAMERA_ID): _TEXT_SELECTOR,
-        probatio.Optional(
-            CONF_SIGNAL_MONITORING_CENTER, default=DEFAULT_SIGNAL_MONITORING_CENTER
-        ): BooleanSelector(),
+        probatio.Optional(CONF_SIGNAL_MONITORING_CENTER, default=DEFAULT_SIGNAL_MONITORING_CENTER): BooleanSelector(),
     }
 )
 
@@ -307,9 +301,7 @@ class ChektConfigFlow(ConfigFlow, domain=DOMAIN):
     @classmethod
     @callback
     @override
-    def async_get_supported_subentry_types(
-        cls, config_entry: ConfigEntry
-    ) -> dict[str, type[ConfigSubentryFlow]]:
+    def async_get_supported_subentry_types(cls, config_entry: ConfigEntry) -> dict[str, type[ConfigSubentryFlow]]:
         """Cameras and alarm panels are mapped as subentries."""
         return {
             SUBENTRY_CAMERA: CameraSubentryFlowHandler,
@@ -411,9 +403,7 @@ class ChektConfigFlow(ConfigFlow, domain=DOMAIN):
         """The custom API URL form."""
         return self.async_show_form(
             step_id="custom_url",
-            data_schema=self.add_suggested_values_to_schema(
-                CUSTOM_URL_SCHEMA, {CONF_API_URL: self._custom_api_url}
-            ),
+            data_schema=self.add_suggested_values_to_schema(CUSTOM_URL_SCHEMA, {CONF_API_URL: self._custom_api_url}),
             errors=errors,
         )
 
@@ -495,9 +485,7 @@ class _MappingSubentryFlow(ConfigSubentryFlow):
         if user_input is not None:
             data, errors = self._validate(user_input, own_subentry_id=subentry.subentry_id)
             if not errors:
-                return self.async_update_and_abort(
-                    self._get_entry(), subentry, title=self._title(data), data=data
-                )
+                return self.async_update_and_abort(self._get_entry(), subentry, title=self._title(data), data=data)
         return self._show_form(SOURCE_RECONFIGURE, user_input or subentry.data, errors)
 
     def _data(self, user_input: Mapping[str, Any]) -> dict[str, Any]:
@@ -536,9 +524,7 @@ class _MappingSubentryFlow(ConfigSubentryFlow):
         return f"{name} ({data[CONF_CAMERA_ID]})"
 
     @callback
-    def _show_form(
-        self, step_id: str, values: Mapping[str, Any], errors: dict[str, str]
-    ) -> SubentryFlowResult:
+    def _show_form(self, step_id: str, values: Mapping[str, Any], errors: dict[str, str]) -> SubentryFlowResult:
         """The mapping form with `values` filled in."""
         return self.async_show_form(
             step_id=step_id,

@@ -26,9 +26,7 @@ async def async_create_client(hass: HomeAssistant, data: Mapping[str, Any]) -> C
     Nothing is sent: call `authenticate()` to prove the credentials.
     """
     # Parsing a PEM key is CPU work (RSA key checks): keep it off the event loop.
-    signing_key = await hass.async_add_executor_job(
-        SigningKey.parse, data[CONF_SIGNING_KEY], data.get(CONF_KEY_ID)
-    )
+    signing_key = await hass.async_add_executor_job(SigningKey.parse, data[CONF_SIGNING_KEY], data.get(CONF_KEY_ID))
     credentials = ChektCredentials(
         token_url=data[CONF_TOKEN_URL],
         client_id=data[CONF_CLIENT_ID].strip(),

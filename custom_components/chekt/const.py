@@ -24,8 +24,14 @@ CONF_API_KEY: Final = "api_key"
 # Config entry options.
 CONF_SNAPSHOT_INTERVAL: Final = "snapshot_interval"
 CONF_TROUBLE_DELAY: Final = "trouble_delay"
+CONF_LATE_AFTER: Final = "late_after"
 DEFAULT_SNAPSHOT_INTERVAL: Final = 1.0
 DEFAULT_TROUBLE_DELAY: Final = 60
+# Events delivered later than this (seconds after they happened) are flagged `late` in their payload.
+DEFAULT_LATE_AFTER: Final = 300
+
+# What the outbox may keep on disk for snapshots waiting to be uploaded.
+MEDIA_BUDGET_BYTES: Final = 200 * 1024 * 1024
 
 # Subentry types.
 SUBENTRY_CAMERA: Final = "camera"

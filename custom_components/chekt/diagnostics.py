@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.core import HomeAssistant
 
 from . import ChektConfigEntry
@@ -22,7 +22,7 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: ChektCo
     state = runtime.outbox.state
     return {
         "entry": {
-            "title": entry.title,
+            "title": _redacted_title(entry),
             "data": async_redact_data(dict(entry.data), TO_REDACT),
             "options": dict(entry.options),
         },
@@ -45,3 +45,11 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: ChektCo
         },
         "token_expires_at": runtime.client.tokens.expires_at or None,
     }
+
+
+def _redacted_title(entry: ChektConfigEntry) -> str:
+    """The entry's title without the client id, which the config flow puts there (`CHeKT (<client id>)`)."""
+    title = entry.title
+    if client_id := str(entry.data.get(CONF_CLIENT_ID) or "").strip():
+        title = title.replace(client_id, REDACTED)
+    return title

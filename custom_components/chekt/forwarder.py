@@ -86,9 +86,7 @@ class Forwarder:
         hass = self._hass
         tracked = sorted(self._rules.tracked_entity_ids)
         now = dt_util.utcnow()
-        self._rules.seed(
-            _state_change(entity_id, None, hass.states.get(entity_id), now) for entity_id in tracked
-        )
+        self._rules.seed(_state_change(entity_id, None, hass.states.get(entity_id), now) for entity_id in tracked)
         self._unsubscribes.append(async_track_state_change_event(hass, tracked, self._async_state_changed))
         for event_type in (EVENT_USER_ADDED, EVENT_USER_UPDATED, EVENT_USER_REMOVED):
             self._unsubscribes.append(hass.bus.async_listen(event_type, self._async_users_changed))

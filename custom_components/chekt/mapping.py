@@ -51,9 +51,7 @@ class CameraMapping:
             camera_id=data[CONF_CAMERA_ID],
             recorder_id=data.get(CONF_RECORDER_ID) or None,
             alarm_entity_ids=tuple(data.get(CONF_ALARM_ENTITY_IDS, ())),
-            signal_monitoring_center=data.get(
-                CONF_SIGNAL_MONITORING_CENTER, DEFAULT_SIGNAL_MONITORING_CENTER
-            ),
+            signal_monitoring_center=data.get(CONF_SIGNAL_MONITORING_CENTER, DEFAULT_SIGNAL_MONITORING_CENTER),
             snapshot_count=int(data.get(CONF_SNAPSHOT_COUNT, DEFAULT_SNAPSHOT_COUNT)),
             upload_short_mp4=data.get(CONF_UPLOAD_SHORT_MP4, False),
             upload_event_mp4=data.get(CONF_UPLOAD_EVENT_MP4, False),
@@ -84,9 +82,7 @@ class PanelMapping:
             panel_entity_id=data[CONF_PANEL_ENTITY_ID],
             location_id=data[CONF_LOCATION_ID],
             camera_id=data[CONF_CAMERA_ID],
-            signal_monitoring_center=data.get(
-                CONF_SIGNAL_MONITORING_CENTER, DEFAULT_SIGNAL_MONITORING_CENTER
-            ),
+            signal_monitoring_center=data.get(CONF_SIGNAL_MONITORING_CENTER, DEFAULT_SIGNAL_MONITORING_CENTER),
         )
 
 

@@ -1,10 +1,17 @@
-"""Snapshots of an event, taken from the mapped camera at the moment of the event and then at an interval."""
+"""Media beside the outbox: snapshots taken at the moment of an event, and the folder that keeps them.
+
+Snapshots are written to disk under Home Assistant's storage as soon as they are taken, so a backlog delivered
+after an outage still carries the pictures of the moment, and a restart does not lose them. The folder has a
+size budget; when it is exceeded the oldest files go first (events themselves are kept).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 import io
+from pathlib import Path
 from typing import Any
 
 from homeassistant.components.camera import async_get_image
@@ -17,54 +24,56 @@ JPEG = "image/jpeg"
 SNAPSHOT_TIMEOUT = 10
 
 type TaskStarter = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
+type ImageCallback = Callable[[int, bytes | None], None]
 
 
 class SnapshotSeries:
     """`count` JPEGs of one camera: the first at once, the next every `interval` seconds.
 
-    Each snapshot is awaited on its own (`get(seq)`), so an upload starts the moment its image exists.
-    A snapshot that fails resolves to None: the event and the other snapshots go on without it.
+    Each image is handed to `on_image(seq, jpeg_or_none)` the moment it exists; `settled(seq)` waits for that,
+    so an upload can start as soon as its own image is there. A failed snapshot is None: the event and the other
+    snapshots go on without it.
     """
 
     def __init__(
-        self, hass: HomeAssistant, camera_entity_id: str, count: int, interval: float, start_task: TaskStarter
+        self,
+        hass: HomeAssistant,
+        camera_entity_id: str,
+        count: int,
+        interval: float,
+        *,
+        start_task: TaskStarter,
+        on_image: ImageCallback,
     ) -> None:
         """Start taking the snapshots now, in the background."""
         self._hass = hass
         self._camera_entity_id = camera_entity_id
         self._interval = interval
-        loop = hass.loop
-        self._images: list[asyncio.Future[bytes | None]] = [loop.create_future() for _ in range(count)]
+        self._on_image = on_image
+        self._settled = [asyncio.Event() for _ in range(count)]
         self._task = start_task(self._take_all(), f"chekt snapshots of {camera_entity_id}")
 
-    @property
-    def count(self) -> int:
-        """How many snapshots the series takes."""
-        return len(self._images)
-
-    async def get(self, seq: int) -> bytes | None:
-        """The JPEG of snapshot `seq`, once taken; None when it failed or does not exist."""
-        if seq >= len(self._images):
-            return None
-        return await asyncio.shield(self._images[seq])
+    async def settled(self, seq: int) -> None:
+        """Wait until snapshot `seq` was taken or has failed (at once for a seq the series does not have)."""
+        if seq < len(self._settled):
+            await self._settled[seq].wait()
 
     def cancel(self) -> None:
-        """Stop taking snapshots (unload)."""
+        """Stop taking snapshots; whoever waits is released."""
         self._task.cancel()
-        for image in self._images:
-            if not image.done():
-                image.set_result(None)
+        for settled in self._settled:
+            settled.set()
 
     async def _take_all(self) -> None:
         loop = self._hass.loop
         started = loop.time()
-        for seq, image in enumerate(self._images):
+        for seq, settled in enumerate(self._settled):
             # Keep to the schedule from the first shot: a slow camera must not stretch the series.
             delay = started + seq * self._interval - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if not image.done():
-                image.set_result(await self._take_one(seq))
+            self._on_image(seq, await self._take_one(seq))
+            settled.set()
 
     async def _take_one(self, seq: int) -> bytes | None:
         try:
@@ -95,3 +104,112 @@ def to_jpeg(content: bytes) -> bytes:
         output = io.BytesIO()
         picture.convert("RGB").save(output, format="JPEG", quality=90)
         return output.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFile:
+    """One stored media file: whose it is and how big."""
+
+    event_id: str
+    name: str
+    size: int
+
+
+class MediaStore:
+    """The folder of one config entry's pending media, with a size budget. All file work runs in the executor."""
+
+    def __init__(self, hass: HomeAssistant, folder: Path, budget_bytes: int) -> None:
+        """Nothing touches the disk until `async_load`."""
+        self._hass = hass
+        self._folder = folder
+        self.budget_bytes = budget_bytes
+        # Oldest first: dicts keep insertion order, and files are added in the order they were taken.
+        self._files: dict[str, MediaFile] = {}
+
+    @property
+    def total_bytes(self) -> int:
+        """What the stored media weighs now."""
+        return sum(file.size for file in self._files.values())
+
+    @property
+    def count(self) -> int:
+        """How many files are stored."""
+        return len(self._files)
+
+    def has(self, name: str) -> bool:
+        """Whether `name` is stored."""
+        return name in self._files
+
+    async def async_load(self, keep: set[str]) -> None:
+        """Index the folder, deleting files that no pending event refers to (left by a crash)."""
+        self._files = await self._hass.async_add_executor_job(self._scan, keep)
+
+    async def async_write(self, event_id: str, name: str, data: bytes) -> list[MediaFile]:
+        """Store `data` as `name`; returns the older files evicted to stay within the budget."""
+        await self._hass.async_add_executor_job(self._write_file, name, data)
+        self._files[name] = MediaFile(event_id, name, len(data))
+        return await self._async_enforce_budget(keep=name)
+
+    async def async_read(self, name: str) -> bytes | None:
+        """The content of `name`, or None when it is gone."""
+        if name not in self._files:
+            return None
+        return await self._hass.async_add_executor_job(self._read_file, name)
+
+    async def async_delete(self, names: list[str]) -> None:
+        """Forget and delete files (uploaded, or no longer wanted)."""
+        names = [name for name in names if self._files.pop(name, None) is not None]
+        if names:
+            await self._hass.async_add_executor_job(self._delete_files, names)
+
+    async def async_remove_all(self) -> None:
+        """Delete the folder and everything in it (the config entry is being removed)."""
+        self._files.clear()
+        await self._hass.async_add_executor_job(self._remove_folder)
+
+    async def _async_enforce_budget(self, keep: str) -> list[MediaFile]:
+        evicted: list[MediaFile] = []
+        total = self.total_bytes
+        for file in list(self._files.values()):
+            if total <= self.budget_bytes:
+                break
+            if file.name == keep:
+                continue
+            evicted.append(file)
+            total -= file.size
+        await self.async_delete([file.name for file in evicted])
+        return evicted
+
+    def _scan(self, keep: set[str]) -> dict[str, MediaFile]:
+        if not self._folder.is_dir():
+            return {}
+        files: dict[str, MediaFile] = {}
+        for path in sorted(self._folder.iterdir(), key=lambda p: p.name):
+            if path.name in keep:
+                files[path.name] = MediaFile(path.name.split("_", 1)[0], path.name, path.stat().st_size)
+            else:
+                path.unlink(missing_ok=True)
+        return files
+
+    def _write_file(self, name: str, data: bytes) -> None:
+        self._folder.mkdir(parents=True, exist_ok=True)
+        partial = self._folder / f".{name}.partial"
+        partial.write_bytes(data)
+        partial.replace(self._folder / name)
+
+    def _read_file(self, name: str) -> bytes | None:
+        try:
+            return (self._folder / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def _delete_files(self, names: list[str]) -> None:
+        for name in names:
+            (self._folder / name).unlink(missing_ok=True)
+
+    def _remove_folder(self) -> None:
+        if not self._folder.is_dir():
+            return
+        for path in self._folder.iterdir():
+            path.unlink(missing_ok=True)
+        self._folder.rmdir()

@@ -1,38 +1,45 @@
-"""The outbox: every event the rules or the action produce is delivered from here, with its media.
+"""The outbox: every event the rules or the action produce is delivered from here, with its snapshots.
 
-Events of one source (a mapped camera or panel) go out one after another, so an `inactive` never overtakes
-its `active`; different sources do not wait for each other. The first attempt leaves at once. Failures that
-may pass (network, timeouts, 5xx, 429) are retried with exponential backoff and jitter, under the same
-`event_id` and `Idempotency-Key`, so a retry after a lost reply cannot make a second alarm. Requests the
-cloud refuses as such
-(400/403/404) are recorded and dropped: sending them again would not help.
+- Durable: each event is kept with Home Assistant's `Store` from the moment it is decided until its last upload
+  is confirmed, and its snapshots are kept on disk (media.py), so a restart or a long outage loses nothing.
+- Prompt: the first attempt leaves at once; persisting never delays it.
+- Ordered: the events of one source (a mapped camera or panel) go out one after another, so an `inactive` never
+  overtakes its `active`; different sources do not wait for each other, within a bound on concurrent requests.
+- Exactly once, as far as CHeKT can tell: an event keeps its `event_id` (and `Idempotency-Key`) and its body on
+  every retry. Failures that may pass (network, timeouts, 5xx, 429) are retried with exponential backoff and
+  jitter, honouring Retry-After; while the cloud fails, one request probes it and the others wait.
+- Refusals (400/403/404) are recorded, logged once with the cloud's message and not retried.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 import random
 from typing import Any
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.util import dt as dt_util
 
 from .api import (
     ChektAuthError,
     ChektClient,
+    ChektConnectionError,
     ChektError,
     ChektRateLimitedError,
     ChektRequestRejectedError,
     EventReceipt,
+    MediaKind,
     UploadTarget,
 )
+from .clock import Clock
 from .const import LOGGER
-from .media import SnapshotSeries, TaskStarter
+from .media import MediaFile, MediaStore, SnapshotSeries, TaskStarter
 from .outgoing import OutgoingEvent, new_event_id
+from .repairs import DeliveryIssues
+from .store import OutboxStore, Record
 
 
 class Outcome:
@@ -51,30 +58,41 @@ class RetryPolicy:
     initial_delay: float = 1.0
     max_delay: float = 120.0
     max_concurrent_requests: int = 8
-    upload_attempts: int = 5
 
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds before attempt `attempt + 1`: the cloud's Retry-After, else exponential with jitter."""
+    def delay(self, failures: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after `failures` failures in a row: Retry-After when given, else exponential."""
         if retry_after is not None:
-            return min(retry_after, self.max_delay * 5) + random.uniform(0, self.initial_delay)  # noqa: S311
-        ceiling = min(self.max_delay, self.initial_delay * 2**attempt)
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 -- jitter, not cryptography
+            return retry_after + random.uniform(0, self.initial_delay)  # noqa: S311 -- jitter, not secrecy
+        ceiling = min(self.max_delay, self.initial_delay * 2**failures)
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class OutboxLimits:
+    """Bounds of the outbox and the thresholds of what it reports."""
+
+    max_events: int = 10_000
+    media_budget_bytes: int = 200 * 1024 * 1024
+    late_after: timedelta = timedelta(minutes=5)
+    failing_after: timedelta = timedelta(minutes=15)
+    rejections_before_issue: int = 3
+    # Pre-signed URLs that do not say when they expire are assumed to live this long.
+    default_url_lifetime: timedelta = timedelta(minutes=15)
+    # Stop retrying an upload this long before its URL expires: a request started later would fail anyway.
+    upload_margin: timedelta = timedelta(seconds=5)
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
-    """One event on its way: its id is fixed at creation and kept across every retry."""
+    """What `submit` hands back: the event's id and, until it settles, a future of (status, reason)."""
 
-    event: OutgoingEvent
     event_id: str
-    snapshots: SnapshotSeries | None = None
-    attempts: int = 0
-    outcome: asyncio.Future[tuple[str, str | None]] | None = field(default=None, repr=False)
+    outcome: asyncio.Future[tuple[str, str | None]] = field(repr=False)
 
 
 @dataclass(slots=True)
 class OutboxState:
-    """What the entities show: the last event, how many were sent, and whether the cloud answers."""
+    """What the entities show."""
 
     last_event_time: datetime | None = None
     last_event_type: str | None = None
@@ -82,57 +100,161 @@ class OutboxState:
     last_reason: str | None = None
     events_sent: int = 0
     backlog: int = 0
+    pending_uploads: int = 0
     cloud_reachable: bool | None = None
     last_by_source: dict[str, tuple[datetime, str, str | None]] = field(default_factory=dict)
 
 
+class CloudGate:
+    """The shared view of the cloud's health. While it fails, one request probes it and the rest wait."""
+
+    def __init__(self, clock: Clock, retry: RetryPolicy) -> None:
+        """Start healthy."""
+        self._clock = clock
+        self._retry = retry
+        self._failures = 0
+        self._open_at = 0.0
+        self._closed_at = 0.0
+        self._probing = False
+        self._changed = asyncio.Event()
+
+    @property
+    def failing(self) -> bool:
+        """True from a failure until the next success."""
+        return self._failures > 0
+
+    async def wait(self) -> None:
+        """Return when a request may go: at once while healthy; as the single probe, after the backoff."""
+        while self._failures or self._clock.monotonic() < self._open_at:
+            delay = self._open_at - self._clock.monotonic()
+            if delay > 0:
+                await self._clock.sleep(delay)
+            elif not self._failures:
+                return
+            elif not self._probing:
+                self._probing = True
+                return
+            else:
+                await self._changed.wait()
+
+    def succeeded(self) -> None:
+        """A request got an answer: everyone may go."""
+        self._failures = 0
+        self._release()
+
+    def failed(self, started_at: float, retry_after: float | None = None) -> None:
+        """A request that started at `started_at` failed; requests already in flight count as one failure."""
+        if not self._failures or started_at >= self._closed_at or retry_after is not None:
+            now = self._clock.monotonic()
+            self._open_at = max(self._open_at, now + self._retry.delay(self._failures, retry_after))
+            self._closed_at = now
+            self._failures += 1
+        self._release()
+
+    def _release(self) -> None:
+        self._probing = False
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+
 class Outbox:
-    """Takes events synchronously (`submit`) and delivers them in the background."""
+    """Takes events synchronously (`submit`) and delivers them in the background, durably."""
 
     def __init__(
         self,
         hass: HomeAssistant,
         client: ChektClient,
         *,
+        store: OutboxStore,
+        media: MediaStore,
+        issues: DeliveryIssues,
         start_task: TaskStarter,
         snapshot_interval: float,
+        clock: Clock | None = None,
+        limits: OutboxLimits | None = None,
         retry: RetryPolicy | None = None,
         on_auth_failed: Callable[[], None] | None = None,
     ) -> None:
-        """Nothing runs until the first `submit`."""
+        """Nothing runs until `async_start`."""
         self._hass = hass
         self._client = client
+        self._store = store
+        self._media = media
+        self._issues = issues
         self._start_task = start_task
         self._snapshot_interval = snapshot_interval
+        self._clock = clock or Clock()
+        self._limits = limits or OutboxLimits()
         self._retry = retry or RetryPolicy()
         self._on_auth_failed = on_auth_failed
-        self._queues: dict[str, deque[Delivery]] = {}
-        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._gate = CloudGate(self._clock, self._retry)
         self._requests = asyncio.Semaphore(self._retry.max_concurrent_requests)
+        self._records: dict[str, Record] = {}
+        self._serialized: dict[str, dict[str, Any]] = {}
+        self._queues: dict[str, deque[Record]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._series: dict[str, SnapshotSeries] = {}
+        self._images: dict[tuple[str, int], bytes] = {}
+        self._outcomes: dict[str, asyncio.Future[tuple[str, str | None]]] = {}
         self._listeners: list[CALLBACK_TYPE] = []
+        self._failing_since: float | None = None
+        self._failing_reported = False
+        self._rejections = 0
+        self._dropped_media = 0
+        self._dropped_events = 0
+        self._reauth_requested = False
         self._stopped = False
         self.state = OutboxState()
 
+    # Life cycle -----------------------------------------------------------------------------------------------
+
+    async def async_start(self) -> None:
+        """Load the stored backlog and start delivering it."""
+        stored = await self._store.async_load()
+        self.state.events_sent = stored.events_sent
+        await self._media.async_load(keep={name for record in stored.records for name in record.media.values()})
+        for record in stored.records:
+            record.media = {seq: name for seq, name in record.media.items() if self._media.has(name)}
+            self._add(record)
+        if stored.records:
+            LOGGER.info("Delivering %d events kept in the CHeKT outbox", len(stored.records))
+        self._changed()
+
+    async def async_stop(self) -> None:
+        """Save everything and stop (unload). The entry cancels the background tasks."""
+        self._stopped = True
+        for series in self._series.values():
+            series.cancel()
+        await self._store.async_save_now(self._data())
+
+    async def async_remove(self) -> None:
+        """Delete the stored backlog and its media (the entry is being removed)."""
+        await self._store.async_remove()
+        await self._media.async_remove_all()
+        self._issues.clear_all()
+
+    # Intake ---------------------------------------------------------------------------------------------------
+
     @callback
     def submit(self, event: OutgoingEvent) -> Delivery:
-        """Queue `event` and start delivering it now; returns at once, without touching the network."""
-        delivery = Delivery(event=event, event_id=new_event_id(), outcome=self._hass.loop.create_future())
+        """Queue `event` and start delivering it now; returns at once, without waiting on network or disk."""
+        record = Record(event_id=new_event_id(), event=event, created_at=self._clock.now())
+        outcome: asyncio.Future[tuple[str, str | None]] = self._hass.loop.create_future()
+        self._outcomes[record.event_id] = outcome
+        self._add(record)
         if event.snapshot_count and event.camera_entity_id:
             # The first snapshot is taken now, in parallel with the request, never after the reply.
-            delivery.snapshots = SnapshotSeries(
+            self._series[record.event_id] = SnapshotSeries(
                 self._hass,
                 event.camera_entity_id,
                 event.snapshot_count,
                 self._snapshot_interval,
-                self._start_task,
+                start_task=self._start_task,
+                on_image=lambda seq, image: self._keep_image(record, seq, image),
             )
-        self._queues.setdefault(event.source, deque()).append(delivery)
-        if event.source not in self._workers:
-            self._workers[event.source] = self._start_task(
-                self._deliver_source(event.source), f"chekt delivery for {event.source}"
-            )
-        self._set_backlog()
-        return delivery
+        self._enforce_event_limit()
+        self._changed()
+        return Delivery(record.event_id, outcome)
 
     @callback
     def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
@@ -140,140 +262,327 @@ class Outbox:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
-    @callback
-    def async_stop(self) -> None:
-        """Stop delivering (unload). Background tasks are cancelled by the config entry."""
-        self._stopped = True
-        for queue in self._queues.values():
-            for delivery in queue:
-                if delivery.snapshots is not None:
-                    delivery.snapshots.cancel()
+    def _add(self, record: Record) -> None:
+        self._records[record.event_id] = record
+        self._touch(record)
+        if record.accepted:
+            self._start_task(self._upload_media(record), f"chekt media of {record.event_id}")
+            return
+        source = record.event.source
+        self._queues.setdefault(source, deque()).append(record)
+        if source not in self._workers:
+            self._workers[source] = self._start_task(self._run_source(source), f"chekt delivery for {source}")
 
-    async def _deliver_source(self, source: str) -> None:
+    # Sending events -------------------------------------------------------------------------------------------
+
+    async def _run_source(self, source: str) -> None:
         queue = self._queues[source]
         try:
             while queue and not self._stopped:
-                delivery = queue[0]
-                receipt = await self._send_until_settled(delivery)
-                queue.popleft()
-                self._set_backlog()
-                if receipt is not None and receipt.accepted:
-                    self._start_task(
-                        self._upload_media(delivery, receipt), f"chekt media of {delivery.event_id}"
-                    )
-                elif delivery.snapshots is not None:
-                    delivery.snapshots.cancel()
+                record = queue[0]
+                receipt = await self._send_until_settled(record)
+                if queue and queue[0] is record:
+                    queue.popleft()
+                if record.event_id not in self._records:
+                    continue  # dropped by the outbox's limit meanwhile
+                if receipt is not None and receipt.accepted and receipt.uploads.all():
+                    self._accept(record, receipt)
+                else:
+                    self._finish(record)
         finally:
-            del self._workers[source]
+            self._workers.pop(source, None)
 
-    async def _send_until_settled(self, delivery: Delivery) -> EventReceipt | None:
+    async def _send_until_settled(self, record: Record) -> EventReceipt | None:
         """Send until the cloud accepts, discards or refuses the event. Returns the receipt, if any."""
         while True:
-            delivery.attempts += 1
+            await self._gate.wait()
+            started_at = self._clock.monotonic()
             try:
-                async with self._requests:
-                    receipt = await self._client.send_event(
-                        delivery.event.to_chekt_event(delivery.event_id), sent_at=dt_util.utcnow()
-                    )
+                receipt = await self._attempt(record)
             except ChektRequestRejectedError as err:
-                LOGGER.error(
-                    "CHeKT refused %s event %s for camera %s: %s",
-                    delivery.event.event_type,
-                    delivery.event_id,
-                    delivery.event.camera_id,
-                    err.cloud_message,
-                )
-                self._settle(delivery, Outcome.REJECTED, err.cloud_message)
-                return None
+                self._gate.succeeded()
+                return self._refused(record, err)
             except ChektError as err:
-                await self._wait_before_retry(delivery, err)
+                self._failed(err, started_at)
                 continue
-            self.report_reachability(reachable=True)
-            self._settle(delivery, receipt.status.value, receipt.reason)
+            self._gate.succeeded()
+            self._delivered(record, receipt)
             return receipt
 
-    async def _wait_before_retry(self, delivery: Delivery, err: ChektError) -> None:
+    async def _attempt(self, record: Record) -> EventReceipt:
+        record.attempts += 1
+        payload = record.sent_payload if record.sent_payload is not None else self._payload_for(record)
+        request = record.event.to_chekt_event(record.event_id, payload)
+        try:
+            async with self._requests:
+                return await self._client.send_event(request, sent_at=self._clock.now())
+        except ChektRateLimitedError, ChektAuthError:
+            raise
+        except ChektConnectionError as err:
+            if err.request_sent:
+                self._freeze(record, payload)
+            raise
+        except ChektError:
+            # The cloud may have taken this body: every retry must carry the very same one.
+            self._freeze(record, payload)
+            raise
+
+    def _payload_for(self, record: Record) -> dict[str, Any]:
+        payload = dict(record.event.payload)
+        age = self._clock.now() - record.event.event_time
+        if age > self._limits.late_after:
+            payload |= {"late": True, "delay_seconds": int(age.total_seconds())}
+        return payload
+
+    def _freeze(self, record: Record, payload: dict[str, Any]) -> None:
+        if record.sent_payload is None:
+            record.sent_payload = payload
+            self._touch(record)
+
+    def _refused(self, record: Record, err: ChektRequestRejectedError) -> EventReceipt | None:
+        if err.status == 409 and record.sent_payload is not None:
+            # Same Idempotency-Key, other body: the cloud holds an earlier attempt of this very event.
+            LOGGER.info("CHeKT already has event %s; not sending it again", record.event_id)
+            self._settle(record, Outcome.ACCEPTED, "already received")
+            return None
+        LOGGER.error(
+            "CHeKT refused %s/%s event %s for camera %s: %s",
+            record.event.event_type,
+            record.event.event_status,
+            record.event_id,
+            record.event.camera_id,
+            err.cloud_message,
+        )
+        self._rejections += 1
+        if self._rejections >= self._limits.rejections_before_issue:
+            self._issues.events_rejected(self._rejections, err.cloud_message)
+        self._settle(record, Outcome.REJECTED, err.cloud_message)
+        return None
+
+    def _failed(self, err: ChektError, started_at: float) -> None:
         retry_after = err.retry_after if isinstance(err, ChektRateLimitedError) else None
         if isinstance(err, ChektAuthError):
-            if self._on_auth_failed is not None:
+            if not self._reauth_requested and self._on_auth_failed is not None:
+                self._reauth_requested = True
                 self._on_auth_failed()
+            retry_after = self._retry.max_delay
+        self._gate.failed(started_at, retry_after)
+        self._report_unreachable(str(err))
+        LOGGER.debug("Sending to CHeKT failed (%s); events are kept and retried", err)
+
+    def _delivered(self, record: Record, receipt: EventReceipt) -> None:
+        self.report_reachability(reachable=True)
+        if receipt.accepted and self._rejections:
+            self._rejections = 0
+            self._issues.rejections_over()
+        self.state.events_sent += 1
+        self._settle(record, receipt.status.value, receipt.reason)
+
+    def _settle(self, record: Record, status: str, reason: str | None) -> None:
+        if (outcome := self._outcomes.pop(record.event_id, None)) is not None and not outcome.done():
+            outcome.set_result((status, reason))
+        now = self._clock.now()
+        state = self.state
+        state.last_event_time = now
+        state.last_event_type = record.event.event_type.value
+        state.last_status = status
+        state.last_reason = reason
+        state.last_by_source[record.event.source] = (now, status, reason)
+
+    # Uploading media ------------------------------------------------------------------------------------------
+
+    def _accept(self, record: Record, receipt: EventReceipt) -> None:
+        record.targets = list(receipt.uploads.all())
+        record.accepted_at = self._clock.now()
+        self._touch(record)
+        self._changed()
+        self._start_task(self._upload_media(record), f"chekt media of {record.event_id}")
+
+    async def _upload_media(self, record: Record) -> None:
+        targets = list(record.targets or ())
+        await asyncio.gather(*(self._upload_target(record, target) for target in targets))
+        self._finish(record)
+
+    async def _upload_target(self, record: Record, target: UploadTarget) -> None:
+        if target.kind is not MediaKind.SNAPSHOT:
+            LOGGER.debug("No %s is recorded for event %s", target.kind, record.event_id)
+        elif (image := await self._image(record, target.seq)) is None:
+            LOGGER.warning("Snapshot %d of event %s is missing; nothing to upload", target.seq, record.event_id)
         else:
-            self.report_reachability(reachable=False, reason=str(err))
-        delay = self._retry.delay(delivery.attempts - 1, retry_after)
-        LOGGER.debug(
-            "Attempt %d of event %s failed (%s); next in %.1f s",
-            delivery.attempts,
-            delivery.event_id,
-            err,
-            delay,
-        )
-        await asyncio.sleep(delay)
+            deadline = self._url_deadline(record, target)
+            if await self._retry_until(lambda: self._client.upload(target, image), deadline, record, target):
+                # The callback may outlive the upload URL; give it time of its own.
+                callback_deadline = max(deadline, self._clock.now() + self._limits.default_url_lifetime)
+                await self._retry_until(lambda: self._client.confirm_upload(target), callback_deadline, record, target)
+        self._target_done(record, target)
 
-    async def _upload_media(self, delivery: Delivery, receipt: EventReceipt) -> None:
-        await asyncio.gather(
-            *(self._upload_snapshot(delivery, target) for target in receipt.uploads.snapshots)
-        )
+    async def _image(self, record: Record, seq: int) -> bytes | None:
+        if (series := self._series.get(record.event_id)) is not None:
+            await series.settled(seq)
+        if (image := self._images.get((record.event_id, seq))) is not None:
+            return image
+        if (name := record.media.get(seq)) is not None:
+            return await self._media.async_read(name)
+        return None
 
-    async def _upload_snapshot(self, delivery: Delivery, target: UploadTarget) -> None:
-        image = await delivery.snapshots.get(target.seq) if delivery.snapshots is not None else None
-        if image is None:
-            LOGGER.warning("No snapshot %d for event %s: nothing to upload", target.seq, delivery.event_id)
-            return
-        await self._with_retries(lambda: self._client.upload(target, image), delivery, target, "upload")
-        await self._with_retries(lambda: self._client.confirm_upload(target), delivery, target, "callback")
+    def _url_deadline(self, record: Record, target: UploadTarget) -> datetime:
+        expires_at = target.expires_at
+        if expires_at is None:
+            expires_at = (record.accepted_at or self._clock.now()) + self._limits.default_url_lifetime
+        return expires_at - self._limits.upload_margin
 
-    async def _with_retries(
+    async def _retry_until(
         self,
-        request: Callable[[], Coroutine[Any, Any, None]],
-        delivery: Delivery,
+        request: Callable[[], Awaitable[None]],
+        deadline: datetime,
+        record: Record,
         target: UploadTarget,
-        what: str,
-    ) -> None:
-        for attempt in range(self._retry.upload_attempts):
+    ) -> bool:
+        failures = 0
+        while self._clock.now() < deadline:
             try:
                 async with self._requests:
                     await request()
             except ChektRequestRejectedError as err:
                 LOGGER.warning(
-                    "The %s %d %s of event %s was refused: %s",
+                    "Media %s %d of event %s was refused (%s); dropped",
                     target.kind,
                     target.seq,
-                    what,
-                    delivery.event_id,
+                    record.event_id,
                     err.cloud_message,
                 )
-                return
+                return False
             except ChektError as err:
-                LOGGER.debug("The %s %d %s failed: %s", target.kind, target.seq, what, err)
-                await asyncio.sleep(self._retry.delay(attempt))
+                delay = self._retry.delay(failures)
+                failures += 1
+                LOGGER.debug("Media %s %d of event %s failed: %s", target.kind, target.seq, record.event_id, err)
+                await self._clock.sleep(min(delay, max(0.0, (deadline - self._clock.now()).total_seconds())))
             else:
-                return
+                return True
         LOGGER.warning(
-            "Gave up the %s %d %s of event %s after %d attempts",
+            "The upload URL of %s %d of event %s has expired; the media is dropped",
             target.kind,
             target.seq,
-            what,
-            delivery.event_id,
-            self._retry.upload_attempts,
+            record.event_id,
         )
+        return False
 
-    def _settle(self, delivery: Delivery, status: str, reason: str | None) -> None:
-        if delivery.outcome is not None and not delivery.outcome.done():
-            delivery.outcome.set_result((status, reason))
-        state = self.state
-        now = dt_util.utcnow()
-        state.last_event_time = now
-        state.last_event_type = delivery.event.event_type.value
-        state.last_status = status
-        state.last_reason = reason
-        state.last_by_source[delivery.event.source] = (now, status, reason)
-        if status != Outcome.REJECTED:
-            state.events_sent += 1
-        self._notify()
+    def _target_done(self, record: Record, target: UploadTarget) -> None:
+        if record.targets is not None and target in record.targets:
+            record.targets.remove(target)
+        if target.kind is MediaKind.SNAPSHOT:
+            self._forget_image(record, target.seq)
+        self._touch(record)
+        self._changed()
+
+    # Keeping snapshots ----------------------------------------------------------------------------------------
+
+    def _keep_image(self, record: Record, seq: int, image: bytes | None) -> None:
+        if image is None or self._stopped:
+            return
+        self._images[(record.event_id, seq)] = image
+        self._start_task(self._write_image(record, seq, image), f"chekt snapshot file of {record.event_id}")
+
+    async def _write_image(self, record: Record, seq: int, image: bytes) -> None:
+        name = record.media_name(seq)
+        evicted = await self._media.async_write(record.event_id, name, image)
+        self._images.pop((record.event_id, seq), None)
+        if record.event_id not in self._records or (record.accepted and not self._has_target(record, seq)):
+            await self._media.async_delete([name])  # already uploaded from memory, or given up
+        else:
+            record.media[seq] = name
+            self._touch(record)
+        self._drop_evicted(evicted)
+
+    def _has_target(self, record: Record, seq: int) -> bool:
+        return any(t.kind is MediaKind.SNAPSHOT and t.seq == seq for t in record.targets or ())
+
+    def _forget_image(self, record: Record, seq: int) -> None:
+        self._images.pop((record.event_id, seq), None)
+        if (name := record.media.pop(seq, None)) is not None:
+            self._start_task(self._media.async_delete([name]), f"chekt delete {name}")
+
+    def _drop_evicted(self, evicted: list[MediaFile]) -> None:
+        for file in evicted:
+            if (owner := self._records.get(file.event_id)) is not None:
+                owner.media = {seq: name for seq, name in owner.media.items() if name != file.name}
+                self._touch(owner)
+        if evicted:
+            self._dropped_media += len(evicted)
+            LOGGER.warning("The CHeKT outbox is over its media budget; dropped the %d oldest snapshots", len(evicted))
+            self._issues.outbox_full(self._dropped_media, self._dropped_events)
+
+    # Bounds, bookkeeping and state ----------------------------------------------------------------------------
+
+    def _enforce_event_limit(self) -> None:
+        """Over the limit, give up the oldest media first (delivered events), then, last, the oldest events."""
+        excess = len(self._records) - self._limits.max_events
+        if excess <= 0:
+            return
+        delivered = [record for record in self._records.values() if record.accepted]
+        waiting = [record for record in self._records.values() if not record.accepted]
+        for record in (delivered + waiting)[:excess]:
+            if not record.accepted:
+                self._dropped_events += 1
+                LOGGER.error(
+                    "The CHeKT outbox is full (%d events); dropped the oldest event %s",
+                    self._limits.max_events,
+                    record.event_id,
+                )
+                queue = self._queues.get(record.event.source)
+                if queue and record in queue and queue[0] is not record:
+                    queue.remove(record)
+            else:
+                self._dropped_media += len(record.targets or ())
+            self._finish(record)
+        self._issues.outbox_full(self._dropped_media, self._dropped_events)
+
+    def _finish(self, record: Record) -> None:
+        if self._records.pop(record.event_id, None) is None:
+            return
+        self._serialized.pop(record.event_id, None)
+        if (series := self._series.pop(record.event_id, None)) is not None:
+            series.cancel()
+        for seq in list(record.media):
+            self._forget_image(record, seq)
+        if (outcome := self._outcomes.pop(record.event_id, None)) is not None and not outcome.done():
+            outcome.set_result((Outcome.QUEUED, None))
+        self._save()
+        self._changed()
+        if not self._records and (self._dropped_media or self._dropped_events):
+            self._dropped_media = self._dropped_events = 0
+            self._issues.outbox_drained()
+
+    def _touch(self, record: Record) -> None:
+        if record.event_id in self._records:
+            self._serialized[record.event_id] = record.to_dict()
+            self._save()
+
+    def _save(self) -> None:
+        if not self._stopped:
+            self._store.schedule_save(self._data)
+
+    def _data(self) -> dict[str, Any]:
+        return {"records": list(self._serialized.values()), "events_sent": self.state.events_sent}
+
+    def _report_unreachable(self, error: str) -> None:
+        self.report_reachability(reachable=False, reason=error)
+        now = self._clock.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        failing_for = now - self._failing_since
+        if not self._failing_reported and failing_for >= self._limits.failing_after.total_seconds():
+            self._failing_reported = True
+            self._issues.delivery_failing(int(failing_for // 60), error)
 
     def report_reachability(self, *, reachable: bool, reason: str | None = None) -> None:
         """Record whether the cloud answered; logs once when it goes away and once when it returns."""
         previous = self.state.cloud_reachable
+        if reachable:
+            self._failing_since = None
+            if self._failing_reported:
+                self._failing_reported = False
+                self._issues.delivery_recovered()
         if previous == reachable:
             return
         if reachable and previous is False:
@@ -281,12 +590,11 @@ class Outbox:
         elif not reachable:
             LOGGER.warning("The CHeKT cloud is unreachable (%s); events are kept and retried", reason)
         self.state.cloud_reachable = reachable
-        self._notify()
+        self._changed()
 
-    def _set_backlog(self) -> None:
-        self.state.backlog = sum(len(queue) for queue in self._queues.values())
-        self._notify()
-
-    def _notify(self) -> None:
+    def _changed(self) -> None:
+        waiting = sum(1 for record in self._records.values() if not record.accepted)
+        self.state.backlog = waiting
+        self.state.pending_uploads = sum(len(record.targets or ()) for record in self._records.values())
         for listener in list(self._listeners):
             listener()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 import time
 from typing import Any
+
+from homeassistant.util import dt as dt_util
 
 from .api import ChektEvent, EventStatus, EventType
 
@@ -32,8 +34,27 @@ class OutgoingEvent:
     camera_entity_id: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
 
-    def to_chekt_event(self, event_id: str) -> ChektEvent:
-        """The client's request object for this event under `event_id`."""
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form, for the outbox's storage."""
+        data = asdict(self)
+        data["event_time"] = self.event_time.isoformat()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OutgoingEvent:
+        """The event stored by `to_dict`."""
+        event_time = dt_util.parse_datetime(data["event_time"])
+        if event_time is None:
+            raise ValueError(f"unreadable event time {data['event_time']!r}")
+        return cls(
+            **{key: value for key, value in data.items() if key not in {"event_type", "event_status", "event_time"}},
+            event_type=EventType(data["event_type"]),
+            event_status=EventStatus(data["event_status"]),
+            event_time=event_time,
+        )
+
+    def to_chekt_event(self, event_id: str, payload: dict[str, Any] | None = None) -> ChektEvent:
+        """The client's request object for this event under `event_id`, with `payload` if given."""
         return ChektEvent(
             location_id=self.location_id,
             recorder_id=self.recorder_id,
@@ -46,7 +67,7 @@ class OutgoingEvent:
             upload_snapshot_count=self.snapshot_count,
             upload_short_mp4=self.upload_short_mp4,
             upload_event_mp4=self.upload_event_mp4,
-            payload=self.payload,
+            payload=self.payload if payload is None else payload,
         )
 
 

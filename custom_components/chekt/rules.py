@@ -190,8 +190,7 @@ class ForwardingRules:
             return False
         troubles = self.memory.troubles
         return any(
-            entity_id not in troubles.get(mapping.subentry_id, ())
-            for mapping in self._trouble_mappings(entity_id)
+            entity_id not in troubles.get(mapping.subentry_id, ()) for mapping in self._trouble_mappings(entity_id)
         )
 
     def on_change(self, change: StateChange) -> list[OutgoingEvent]:

@@ -40,9 +40,7 @@ SEND_EVENT_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_CAMERA_ENTITY_ID): cv.entity_domain("camera"),
         vol.Optional(ATTR_EVENT_TYPE, default=EventType.ALARM.value): vol.In([t.value for t in EventType]),
-        vol.Optional(ATTR_EVENT_STATUS, default=EventStatus.ACTIVE.value): vol.In(
-            [s.value for s in EventStatus]
-        ),
+        vol.Optional(ATTR_EVENT_STATUS, default=EventStatus.ACTIVE.value): vol.In([s.value for s in EventStatus]),
         vol.Optional(CONF_SIGNAL_MONITORING_CENTER): cv.boolean,
         vol.Optional(CONF_SNAPSHOT_COUNT): vol.All(vol.Coerce(int), vol.Range(min=0, max=MAX_SNAPSHOT_COUNT)),
         vol.Optional(CONF_UPLOAD_SHORT_MP4): cv.boolean,

@@ -210,6 +210,10 @@ def _required_str(body: dict[str, Any], key: str) -> str:
 
 def _required_url(item: dict[str, Any], key: str, where: str) -> str:
     value = item.get(key)
-    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
-        raise ChektResponseError(f"the event reply's {where}.{key} is not a URL")
-    return value
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        try:
+            if URL(value, encoded=True).host:  # what `upload` and `confirm_upload` will send to
+                return value
+        except ValueError:
+            pass
+    raise ChektResponseError(f"the event reply's {where}.{key} is not a URL")

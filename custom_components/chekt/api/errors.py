@@ -79,7 +79,15 @@ class ChektRequestRejectedError(ChektError):
 
 
 class ChektConnectionError(ChektError):
-    """The cloud could not be reached, or the connection broke before a reply."""
+    """The cloud could not be reached, or the connection broke before a reply.
+
+    `request_sent` is False only when no connection was made: then the cloud cannot have seen the request.
+    """
+
+    def __init__(self, message: str, *, request_sent: bool = True) -> None:
+        """Say whether the request may have reached the cloud."""
+        super().__init__(message)
+        self.request_sent = request_sent
 
 
 class ChektTimeoutError(ChektError):

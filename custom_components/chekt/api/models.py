@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from yarl import URL
 
 API_VERSION = "1.0"
 EVENTS_PATH = "/partner/v1/events"
@@ -52,6 +54,32 @@ def format_time(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("event times must be timezone-aware")
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def url_expiry(url: str) -> datetime | None:
+    """The expiry a pre-signed URL carries: S3 v4 (`X-Amz-Date` + `X-Amz-Expires`), S3 v2 (`Expires`).
+
+    Also `expires` (epoch seconds), as the local simulator writes it. None when the URL does not say.
+    """
+    try:
+        query = URL(url, encoded=True).query
+    except TypeError, ValueError:
+        return None
+    signed_at, lifetime = query.get("X-Amz-Date"), query.get("X-Amz-Expires")
+    if signed_at and lifetime and lifetime.isdigit():
+        try:
+            start = datetime.strptime(signed_at, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            return start + timedelta(seconds=int(lifetime))
+        except OverflowError, ValueError:  # not a date, a digit int() cannot read, or beyond year 9999
+            return None
+    for key in ("Expires", "expires"):
+        value = query.get(key)
+        if value and value.isdigit():
+            try:
+                return datetime.fromtimestamp(int(value), UTC)
+            except OverflowError, OSError, ValueError:  # a digit int() cannot read, or beyond any date
+                return None
+    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +134,11 @@ class UploadTarget:
     upload_put_url: str = field(repr=False)
     callback_put_url: str = field(repr=False)
     seq: int = 0
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When the pre-signed upload URL stops working, if the URL says so."""
+        return url_expiry(self.upload_put_url)
 
 
 @dataclass(frozen=True, slots=True)

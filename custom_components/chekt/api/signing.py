@@ -91,18 +91,12 @@ def _normalise_pem(text: str) -> bytes:
     """Re-wrap a PEM block whose line breaks were lost or mangled (pasted on one line, indented, ...)."""
     match = _PEM_BLOCK.search(text)
     if match is None:
-        raise ChektKeyError(
-            KeyProblem.UNPARSEABLE, "the signing key looks like PEM but has no complete block"
-        )
+        raise ChektKeyError(KeyProblem.UNPARSEABLE, "the signing key looks like PEM but has no complete block")
     label, body = match.group(1), match.group(2)
     if "ENCRYPTED" in label or "ENCRYPTED" in body:
-        raise ChektKeyError(
-            KeyProblem.ENCRYPTED, "the signing key is encrypted; export it without a passphrase"
-        )
+        raise ChektKeyError(KeyProblem.ENCRYPTED, "the signing key is encrypted; export it without a passphrase")
     if "PUBLIC KEY" in label or "CERTIFICATE" in label:
-        raise ChektKeyError(
-            KeyProblem.PUBLIC_KEY, "this is a public key or certificate; paste the private key instead"
-        )
+        raise ChektKeyError(KeyProblem.PUBLIC_KEY, "this is a public key or certificate; paste the private key instead")
     base64_text = "".join(_PEM_HEADER_LINE.sub("", body).split())
     lines = [base64_text[start : start + 64] for start in range(0, len(base64_text), 64)]
     return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----", ""]).encode()
@@ -110,9 +104,7 @@ def _normalise_pem(text: str) -> bytes:
 
 def _load_private_key(text: str) -> PrivateKey:
     if text.startswith(("ssh-", "ecdsa-")):
-        raise ChektKeyError(
-            KeyProblem.PUBLIC_KEY, "this is an SSH public key; paste the PEM private key instead"
-        )
+        raise ChektKeyError(KeyProblem.PUBLIC_KEY, "this is an SSH public key; paste the PEM private key instead")
     pem = _normalise_pem(text)
     loaded: object
     try:
@@ -126,14 +118,10 @@ def _load_private_key(text: str) -> PrivateKey:
             KeyProblem.ENCRYPTED, "the signing key is encrypted; export it without a passphrase"
         ) from err
     except (ValueError, UnsupportedAlgorithm) as err:
-        raise ChektKeyError(
-            KeyProblem.UNPARSEABLE, "the signing key is not a readable PEM private key"
-        ) from err
+        raise ChektKeyError(KeyProblem.UNPARSEABLE, "the signing key is not a readable PEM private key") from err
     if isinstance(loaded, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         return loaded
-    raise ChektKeyError(
-        KeyProblem.UNSUPPORTED, "only RSA and EC (P-256) private keys can sign CHeKT assertions"
-    )
+    raise ChektKeyError(KeyProblem.UNSUPPORTED, "only RSA and EC (P-256) private keys can sign CHeKT assertions")
 
 
 def _algorithm_for(key: PrivateKey) -> SigningAlgorithm:
@@ -145,7 +133,5 @@ def _algorithm_for(key: PrivateKey) -> SigningAlgorithm:
             )
         return SigningAlgorithm.RS256
     if not isinstance(key.curve, ec.SECP256R1):
-        raise ChektKeyError(
-            KeyProblem.UNSUPPORTED, f"the EC key is on {key.curve.name}; ES256 needs the P-256 curve"
-        )
+        raise ChektKeyError(KeyProblem.UNSUPPORTED, f"the EC key is on {key.curve.name}; ES256 needs the P-256 curve")
     return SigningAlgorithm.ES256

@@ -44,9 +44,7 @@ class HttpReply:
                 f"the CHeKT cloud answered HTTP {self.status} with a body that is not JSON"
             ) from err
         if not isinstance(value, dict):
-            raise ChektResponseError(
-                f"the CHeKT cloud answered HTTP {self.status} with JSON that is not an object"
-            )
+            raise ChektResponseError(f"the CHeKT cloud answered HTTP {self.status} with JSON that is not an object")
         return value
 
     def cloud_message(self) -> str:
@@ -94,7 +92,10 @@ async def send(
         raise ChektTimeoutError(f"the CHeKT cloud did not answer the {what} within {timeout:g} s") from None
     except aiohttp.ClientError as err:
         # aiohttp's messages can quote the URL; say only what kind of failure it was.
-        raise ChektConnectionError(f"the {what} failed: {type(err).__name__}") from None
+        raise ChektConnectionError(
+            f"the {what} failed: {type(err).__name__}",
+            request_sent=not isinstance(err, aiohttp.ClientConnectorError),
+        ) from None
 
 
 def raise_for_status(reply: HttpReply, *, expected: tuple[int, ...]) -> None:

@@ -1,0 +1,157 @@
+"""The outbox's persistent form: each event not yet fully delivered, kept with Home Assistant's `Store`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+
+from .api import MediaKind, UploadTarget
+from .const import DOMAIN, LOGGER
+from .outgoing import OutgoingEvent
+
+STORAGE_VERSION = 1
+# Saves are batched: a crash can lose at most this last moment, never a backlog.
+SAVE_DELAY = 1.0
+
+
+def storage_key(entry_id: str) -> str:
+    """The `.storage` file of one config entry's outbox."""
+    return f"{DOMAIN}.{entry_id}.outbox"
+
+
+@dataclass(slots=True, kw_only=True)
+class Record:
+    """One event in the outbox, from the moment it is decided until its last upload is confirmed.
+
+    `targets` is None until the cloud accepts the event; then it lists the uploads still to do.
+    `sent_payload` freezes the payload once a request may have reached the cloud, so that every retry carries
+    the same body under the same `Idempotency-Key`.
+    """
+
+    event_id: str
+    event: OutgoingEvent
+    created_at: datetime
+    attempts: int = 0
+    sent_payload: dict[str, Any] | None = None
+    targets: list[UploadTarget] | None = None
+    accepted_at: datetime | None = None
+    media: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> bool:
+        """True once the cloud has accepted the event (only uploads remain)."""
+        return self.targets is not None
+
+    def media_name(self, seq: int) -> str:
+        """The file name of snapshot `seq`; it starts with the event id, which names its owner."""
+        return f"{self.event_id}_{MediaKind.SNAPSHOT}_{seq}.jpg"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return {
+            "event_id": self.event_id,
+            "event": self.event.to_dict(),
+            "created_at": self.created_at.isoformat(),
+            "attempts": self.attempts,
+            "sent_payload": self.sent_payload,
+            "targets": None if self.targets is None else [_target_to_dict(t) for t in self.targets],
+            "accepted_at": self.accepted_at.isoformat() if self.accepted_at else None,
+            "media": {str(seq): name for seq, name in self.media.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        """The record stored by `to_dict`; raises KeyError, TypeError or ValueError when it is damaged."""
+        targets = data.get("targets")
+        return cls(
+            event_id=data["event_id"],
+            event=OutgoingEvent.from_dict(data["event"]),
+            created_at=_parse_time(data["created_at"]),
+            attempts=int(data.get("attempts", 0)),
+            sent_payload=data.get("sent_payload"),
+            targets=None if targets is None else [_target_from_dict(t) for t in targets],
+            accepted_at=_parse_time(data["accepted_at"]) if data.get("accepted_at") else None,
+            media={int(seq): name for seq, name in data.get("media", {}).items()},
+        )
+
+
+def _target_to_dict(target: UploadTarget) -> dict[str, Any]:
+    return {
+        "kind": target.kind.value,
+        "seq": target.seq,
+        "upload_put_url": target.upload_put_url,
+        "callback_put_url": target.callback_put_url,
+    }
+
+
+def _target_from_dict(data: dict[str, Any]) -> UploadTarget:
+    return UploadTarget(
+        MediaKind(data["kind"]),
+        upload_put_url=data["upload_put_url"],
+        callback_put_url=data["callback_put_url"],
+        seq=int(data["seq"]),
+    )
+
+
+def _parse_time(text: str) -> datetime:
+    moment = dt_util.parse_datetime(text)
+    if moment is None:
+        raise ValueError(f"unreadable time {text!r}")
+    return moment
+
+
+@dataclass(slots=True)
+class StoredOutbox:
+    """What `OutboxStore.async_load` returns."""
+
+    records: list[Record]
+    events_sent: int = 0
+
+
+class OutboxStore:
+    """Reads and writes one entry's outbox; writes are batched and never postponed by a steady stream."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """Bind to the entry's storage file."""
+        self._store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, storage_key(entry_id))
+        self._snapshot: Any = None
+        self._save_scheduled = False
+
+    async def async_load(self) -> StoredOutbox:
+        """The stored records, oldest first. A damaged record is logged and skipped, never fatal."""
+        data = await self._store.async_load() or {}
+        records: list[Record] = []
+        for item in data.get("records", []):
+            try:
+                records.append(Record.from_dict(item))
+            except (KeyError, TypeError, ValueError) as err:
+                LOGGER.error("Skipping a damaged event in the CHeKT outbox: %s", err)
+        records.sort(key=lambda record: int(record.event_id) if record.event_id.isdigit() else 0)
+        return StoredOutbox(records, int(data.get("events_sent", 0)))
+
+    def schedule_save(self, snapshot: Any) -> None:
+        """Save soon; `snapshot()` is called at write time, so the latest state is what gets written."""
+        self._snapshot = snapshot
+        if self._save_scheduled:
+            return
+        self._save_scheduled = True
+        self._store.async_delay_save(self._data_at_write_time, SAVE_DELAY)
+
+    async def async_save_now(self, data: dict[str, Any]) -> None:
+        """Write at once (unload, shutdown)."""
+        self._save_scheduled = False
+        await self._store.async_save(data)
+
+    async def async_remove(self) -> None:
+        """Delete the file (the entry is being removed)."""
+        await self._store.async_remove()
+
+    def _data_at_write_time(self) -> dict[str, Any]:
+        self._save_scheduled = False
+        data: dict[str, Any] = self._snapshot()
+        return data
