@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 import json
 
 import aiohttp
@@ -15,7 +14,6 @@ from custom_components.chekt.api import (
     ChektClient,
     ChektConnectionError,
     ChektCredentials,
-    ChektEvent,
     ChektRateLimitedError,
     ChektRequestRejectedError,
     ChektResponseError,
@@ -23,7 +21,6 @@ from custom_components.chekt.api import (
     ChektTimeoutError,
     ChektUrlError,
     DeliveryStatus,
-    EventStatus,
     EventType,
     MediaKind,
     SigningKey,
@@ -31,71 +28,8 @@ from custom_components.chekt.api import (
 )
 from tests.simulator import ChektSimulator, Fault
 
+from .helpers import EVENT_TIME, JPEG, SECRET, make_client, make_event
 from .keys import ec_key, private_pem, public_pem, rsa_key
-
-SECRET = "shared-secret-for-the-client-tests-0123456789"
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
-EVENT_TIME = datetime(2026, 11, 27, 12, 0, 0, 123456, tzinfo=UTC)
-
-
-@pytest.fixture
-async def sim(socket_enabled: None) -> AsyncIterator[ChektSimulator]:
-    simulator = ChektSimulator()
-    await simulator.start()
-    simulator.add_client("hs-client", secret=SECRET, audience="events-api", api_key="the-api-key")
-    try:
-        yield simulator
-    finally:
-        await simulator.stop()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-def make_client(
-    sim: ChektSimulator,
-    session: aiohttp.ClientSession,
-    *,
-    client_id: str = "hs-client",
-    key: str = SECRET,
-    key_id: str | None = None,
-    audience: str | None = "events-api",
-    api_key: str | None = "the-api-key",
-    timeout: float = 5.0,
-) -> ChektClient:
-    credentials = ChektCredentials(
-        token_url=sim.token_url,
-        client_id=client_id,
-        signing_key=SigningKey.parse(key, key_id),
-        audience=audience,
-        api_key=api_key,
-    )
-    return ChektClient(
-        session,
-        api_url=sim.base_url,
-        credentials=credentials,
-        request_timeout=timeout,
-        upload_timeout=timeout,
-    )
-
-
-def make_event(event_id: str = "1764244800123456", **changes: object) -> ChektEvent:
-    fields: dict[str, object] = {
-        "location_id": "LOC1",
-        "recorder_id": "REC1",
-        "camera_id": "CAM1",
-        "event_id": event_id,
-        "event_type": EventType.ALARM,
-        "event_status": EventStatus.ACTIVE,
-        "event_time": EVENT_TIME,
-        "upload_snapshot_count": 2,
-        "payload": {"entity_id": "binary_sensor.front_door"},
-    }
-    fields.update(changes)
-    return ChektEvent(**fields)  # type: ignore[arg-type]
 
 
 async def test_event_is_sent_as_the_spec_says(sim: ChektSimulator, session: aiohttp.ClientSession) -> None:
@@ -131,9 +65,7 @@ async def test_event_is_sent_as_the_spec_says(sim: ChektSimulator, session: aioh
     assert record.headers["Idempotency-Key"] == "1764244800123456"
 
 
-async def test_recorder_id_is_left_out_when_absent(
-    sim: ChektSimulator, session: aiohttp.ClientSession
-) -> None:
+async def test_recorder_id_is_left_out_when_absent(sim: ChektSimulator, session: aiohttp.ClientSession) -> None:
     client = make_client(sim, session, api_key=None)
     sim.add_client("no-api-key", secret=SECRET)
     client = make_client(sim, session, client_id="no-api-key", audience=None, api_key=None)
@@ -161,9 +93,7 @@ async def test_clip_targets_are_parsed(sim: ChektSimulator, session: aiohttp.Cli
     assert [t.kind for t in receipt.uploads.all()] == [MediaKind.SHORT_MP4, MediaKind.EVENT_MP4]
 
 
-async def test_discarded_event_for_a_disarmed_location(
-    sim: ChektSimulator, session: aiohttp.ClientSession
-) -> None:
+async def test_discarded_event_for_a_disarmed_location(sim: ChektSimulator, session: aiohttp.ClientSession) -> None:
     sim.disarmed_locations.add("LOC1")
     receipt = await make_client(sim, session).send_event(make_event())
     assert receipt.status is DeliveryStatus.DISCARDED
@@ -228,22 +158,16 @@ async def test_token_is_cached(sim: ChektSimulator, session: aiohttp.ClientSessi
     assert client.tokens.expires_at > 0
 
 
-async def test_one_token_request_for_50_concurrent_sends(
-    sim: ChektSimulator, session: aiohttp.ClientSession
-) -> None:
+async def test_one_token_request_for_50_concurrent_sends(sim: ChektSimulator, session: aiohttp.ClientSession) -> None:
     client = make_client(sim, session)
-    receipts = await asyncio.gather(
-        *(client.send_event(make_event(f"1764244800{index:06d}")) for index in range(50))
-    )
+    receipts = await asyncio.gather(*(client.send_event(make_event(f"1764244800{index:06d}")) for index in range(50)))
     assert all(receipt.accepted for receipt in receipts)
     assert len(sim.token_requests) == 1
     assert client.tokens.requests_made == 1
     assert len(sim.accepted) == 50
 
 
-async def test_token_is_renewed_before_it_expires(
-    session: aiohttp.ClientSession, socket_enabled: None
-) -> None:
+async def test_token_is_renewed_before_it_expires(session: aiohttp.ClientSession, socket_enabled: None) -> None:
     # A token that lives less than the renewal margin is renewed for every request.
     async with ChektSimulator(token_ttl=30) as sim:
         sim.add_client("hs-client", secret=SECRET, audience="events-api", api_key="the-api-key")
@@ -253,9 +177,7 @@ async def test_token_is_renewed_before_it_expires(
         assert len(sim.token_requests) == 2
 
 
-async def test_401_renews_the_token_once_and_retries(
-    sim: ChektSimulator, session: aiohttp.ClientSession
-) -> None:
+async def test_401_renews_the_token_once_and_retries(sim: ChektSimulator, session: aiohttp.ClientSession) -> None:
     client = make_client(sim, session)
     await client.send_event(make_event("1764244800000001"))
     sim.revoke_tokens()
@@ -313,9 +235,7 @@ async def test_token_endpoint_server_error(sim: ChektSimulator, session: aiohttp
         await make_client(sim, session).authenticate()
 
 
-async def test_rejected_request_carries_the_cloud_message(
-    sim: ChektSimulator, session: aiohttp.ClientSession
-) -> None:
+async def test_rejected_request_carries_the_cloud_message(sim: ChektSimulator, session: aiohttp.ClientSession) -> None:
     client = make_client(sim, session)
     with pytest.raises(ChektRequestRejectedError) as caught:
         await client.send_event(make_event(location_id=""))
@@ -330,9 +250,7 @@ async def test_wrong_api_key_is_forbidden(sim: ChektSimulator, session: aiohttp.
     assert caught.value.status == 403
 
 
-async def test_same_event_id_with_another_body_conflicts(
-    sim: ChektSimulator, session: aiohttp.ClientSession
-) -> None:
+async def test_same_event_id_with_another_body_conflicts(sim: ChektSimulator, session: aiohttp.ClientSession) -> None:
     client = make_client(sim, session)
     await client.send_event(make_event())
     with pytest.raises(ChektRequestRejectedError) as caught:
@@ -363,9 +281,7 @@ async def test_dropped_connection(sim: ChektSimulator, session: aiohttp.ClientSe
         await client.send_event(make_event())
 
 
-async def test_cloud_down_then_back_on_the_same_port(
-    sim: ChektSimulator, session: aiohttp.ClientSession
-) -> None:
+async def test_cloud_down_then_back_on_the_same_port(sim: ChektSimulator, session: aiohttp.ClientSession) -> None:
     client = make_client(sim, session)
     await client.authenticate()
     await sim.stop()

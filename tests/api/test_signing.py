@@ -35,9 +35,7 @@ def test_every_assertion_has_a_fresh_jti() -> None:
     assert len(jtis) == 3
 
 
-@pytest.mark.parametrize(
-    "fmt", [serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL]
-)
+@pytest.mark.parametrize("fmt", [serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL])
 def test_rsa_pem_signs_rs256(fmt: serialization.PrivateFormat) -> None:
     key = SigningKey.parse(private_pem(rsa_key(), fmt))
     assert key.algorithm is SigningAlgorithm.RS256

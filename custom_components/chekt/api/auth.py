@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+import math
 import time
 from typing import Any
 
@@ -134,15 +135,27 @@ def _parse_token_reply(body: dict[str, Any], requested_at: float) -> tuple[str, 
 
 def _lifetime(expires_in: object, token: str, now: float) -> float:
     """`expires_in` when given, else the token's own `exp`, else an hour (as CHeKT documents)."""
-    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
-        return float(expires_in)
-    if isinstance(expires_in, str) and expires_in.isdigit() and int(expires_in) > 0:
-        return float(expires_in)
+    if isinstance(expires_in, str) and expires_in.isascii() and expires_in.isdigit():
+        expires_in = float(expires_in)
+    seconds = _finite_number(expires_in)
+    if seconds is not None and seconds > 0:
+        return seconds
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return DEFAULT_TOKEN_LIFETIME
-    exp = claims.get("exp")
-    if isinstance(exp, int | float) and not isinstance(exp, bool):
-        return max(0.0, float(exp) - now)
+    exp = _finite_number(claims.get("exp"))
+    if exp is not None:
+        return max(0.0, exp - now)
     return DEFAULT_TOKEN_LIFETIME
+
+
+def _finite_number(value: object) -> float | None:
+    """A JSON number as a finite float; None for anything else, and for what no float can hold."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
