@@ -29,6 +29,12 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 
 @pytest.fixture
+def hass_config_dir(hass_tmp_config_dir: str) -> str:
+    """A temporary config folder per test: the outbox writes its media under `.storage`."""
+    return hass_tmp_config_dir
+
+
+@pytest.fixture
 async def simulator(socket_enabled: None) -> AsyncIterator[ChektSimulator]:
     """A running CHeKT cloud simulator with one HS256 client registered."""
     from tests.simulator import ChektSimulator
@@ -40,6 +46,9 @@ async def simulator(socket_enabled: None) -> AsyncIterator[ChektSimulator]:
         yield sim
     finally:
         await sim.stop()
+    # Every request the integration made must have been well-formed; a test that sends a malformed one on
+    # purpose clears the list itself.
+    assert not sim.malformed, sim.malformed
 
 
 @pytest.fixture

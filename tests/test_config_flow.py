@@ -37,6 +37,7 @@ from custom_components.chekt.const import (
     CONF_AUDIENCE,
     CONF_CLIENT_ID,
     CONF_KEY_ID,
+    CONF_LATE_AFTER,
     CONF_SIGNING_KEY,
     CONF_SNAPSHOT_INTERVAL,
     CONF_TOKEN_URL,
@@ -56,9 +57,7 @@ OTHER_SECRET = "another-shared-secret-of-reasonable-length-987"
 
 def _pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, password: bytes | None = None) -> str:
     encryption = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    ).decode()
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption).decode()
 
 
 def _public_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
@@ -241,9 +240,7 @@ async def test_user_custom_environment(hass: HomeAssistant, simulator: ChektSimu
     }
 
 
-async def test_user_rsa_key(
-    hass: HomeAssistant, simulator: ChektSimulator, rsa_key: rsa.RSAPrivateKey
-) -> None:
+async def test_user_rsa_key(hass: HomeAssistant, simulator: ChektSimulator, rsa_key: rsa.RSAPrivateKey) -> None:
     """An RSA private key with its key id signs RS256 assertions the cloud accepts."""
     simulator.add_client(OTHER_CLIENT, public_key_pem=_public_pem(rsa_key), key_id="rsa-1", audience=AUDIENCE)
     result = await start_user_flow(hass)
@@ -273,9 +270,7 @@ async def test_user_rsa_key(
     assert simulator.token_requests[-1].alg == "RS256"
 
 
-async def test_user_ec_key(
-    hass: HomeAssistant, simulator: ChektSimulator, ec_key: ec.EllipticCurvePrivateKey
-) -> None:
+async def test_user_ec_key(hass: HomeAssistant, simulator: ChektSimulator, ec_key: ec.EllipticCurvePrivateKey) -> None:
     """A P-256 private key signs ES256 assertions; no key id, no audience."""
     simulator.add_client(OTHER_CLIENT, public_key_pem=_public_pem(ec_key))
     result = await start_user_flow(hass)
@@ -284,9 +279,7 @@ async def test_user_ec_key(
     result = await configure(
         hass,
         result,
-        form_input(
-            simulator, Environment.DEVELOPMENT, client_id=OTHER_CLIENT, signing_key=pem, **{CONF_KEY_ID: ""}
-        ),
+        form_input(simulator, Environment.DEVELOPMENT, client_id=OTHER_CLIENT, signing_key=pem, **{CONF_KEY_ID: ""}),
     )
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -337,9 +330,7 @@ def _p384_pem() -> str:
             {CONF_SIGNING_KEY: "invalid_key_public_key"},
             id="public_pem",
         ),
-        pytest.param(
-            {CONF_SIGNING_KEY: _p384_pem()}, {CONF_SIGNING_KEY: "invalid_key_unsupported"}, id="p384_pem"
-        ),
+        pytest.param({CONF_SIGNING_KEY: _p384_pem()}, {CONF_SIGNING_KEY: "invalid_key_unsupported"}, id="p384_pem"),
         pytest.param(
             {CONF_TOKEN_URL: "http://example.com/oauth/token"},
             {CONF_TOKEN_URL: "insecure_url"},
@@ -444,12 +435,8 @@ async def test_secrets_never_logged(
     caplog.set_level(logging.DEBUG)
     result = await start_user_flow(hass)
     simulator.inject(Fault(Endpoint.TOKEN, FaultKind.STATUS, status=500))
-    result = await configure(
-        hass, result, form_input(simulator, Environment.PRODUCTION, signing_key="sekrit-1")
-    )
-    result = await configure(
-        hass, result, form_input(simulator, Environment.PRODUCTION, signing_key="sekrit-2")
-    )
+    result = await configure(hass, result, form_input(simulator, Environment.PRODUCTION, signing_key="sekrit-1"))
+    result = await configure(hass, result, form_input(simulator, Environment.PRODUCTION, signing_key="sekrit-2"))
 
     assert result["errors"] == {"base": "invalid_auth"}
     assert "sekrit" not in caplog.text
@@ -517,15 +504,11 @@ async def test_user_already_configured(hass: HomeAssistant, simulator: ChektSimu
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
-async def test_same_client_other_token_url_is_another_entry(
-    hass: HomeAssistant, simulator: ChektSimulator
-) -> None:
+async def test_same_client_other_token_url_is_another_entry(hass: HomeAssistant, simulator: ChektSimulator) -> None:
     """The unique id is per client id and token URL: the same id at another authorization server is new."""
     entry = simulator_entry(simulator)
     entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        entry, unique_id=f"{CLIENT_ID}@https://auth.example.com/oauth/token"
-    )
+    hass.config_entries.async_update_entry(entry, unique_id=f"{CLIENT_ID}@https://auth.example.com/oauth/token")
     result = await start_user_flow(hass)
 
     result = await configure(hass, result, form_input(simulator, Environment.PRODUCTION))
@@ -780,9 +763,7 @@ async def test_reconfigure_errors_and_recovery(hass: HomeAssistant, simulator: C
     assert entry.data[CONF_API_URL] == PRODUCTION_API_URL
 
 
-async def test_reconfigure_to_another_application_aborts(
-    hass: HomeAssistant, simulator: ChektSimulator
-) -> None:
+async def test_reconfigure_to_another_application_aborts(hass: HomeAssistant, simulator: ChektSimulator) -> None:
     """Another client id is another CHeKT application: reconfigure refuses it (add a new entry instead)."""
     entry = simulator_entry(simulator)
     entry.add_to_hass(hass)
@@ -814,20 +795,21 @@ async def test_options_flow(hass: HomeAssistant) -> None:
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
     schema = result["data_schema"]
-    assert schema({}) == {CONF_SNAPSHOT_INTERVAL: 1.0, CONF_TROUBLE_DELAY: 60}
+    assert schema({}) == {CONF_SNAPSHOT_INTERVAL: 1.0, CONF_TROUBLE_DELAY: 60, CONF_LATE_AFTER: 300}
 
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_SNAPSHOT_INTERVAL: 0.5, CONF_TROUBLE_DELAY: 120.0}
+        result["flow_id"], {CONF_SNAPSHOT_INTERVAL: 0.5, CONF_TROUBLE_DELAY: 120.0, CONF_LATE_AFTER: 600.0}
     )
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {CONF_SNAPSHOT_INTERVAL: 0.5, CONF_TROUBLE_DELAY: 120}
+    assert entry.options == {CONF_SNAPSHOT_INTERVAL: 0.5, CONF_TROUBLE_DELAY: 120, CONF_LATE_AFTER: 600}
     assert isinstance(entry.options[CONF_TROUBLE_DELAY], int)
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
 
     assert suggested(result, CONF_SNAPSHOT_INTERVAL) == 0.5
     assert suggested(result, CONF_TROUBLE_DELAY) == 120
+    assert suggested(result, CONF_LATE_AFTER) == 600
 
     with pytest.raises(InvalidData):
         await hass.config_entries.options.async_configure(

@@ -39,6 +39,7 @@ from .mapping import Mappings
 from .media import MediaStore
 from .outbox import Outbox, OutboxLimits
 from .repairs import DeliveryIssues
+from .rules import RuleMemory
 from .services import async_setup_services
 from .store import OutboxStore
 
@@ -100,7 +101,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: ChektConfigEntry) -> boo
         mappings,
         trouble_delay=entry.options.get(CONF_TROUBLE_DELAY, DEFAULT_TROUBLE_DELAY),
         submit=outbox.submit,
+        memory=RuleMemory.from_reported(outbox.restored_reported),
     )
+    outbox.reported = forwarder.rules.memory.reported
     entry.runtime_data = ChektRuntimeData(client=client, mappings=mappings, outbox=outbox, forwarder=forwarder)
     # Alarms must be forwarded even when the cloud is unreachable at start-up: they wait in the outbox. So the
     # connection is checked in the background, and wrong credentials only start re-authentication.

@@ -66,6 +66,7 @@ from .const import (
     CONF_CAMERA_ID,
     CONF_CLIENT_ID,
     CONF_KEY_ID,
+    CONF_LATE_AFTER,
     CONF_LOCATION_ID,
     CONF_PANEL_ENTITY_ID,
     CONF_RECORDER_ID,
@@ -78,6 +79,7 @@ from .const import (
     CONF_TROUBLE_ON_UNAVAILABLE,
     CONF_UPLOAD_EVENT_MP4,
     CONF_UPLOAD_SHORT_MP4,
+    DEFAULT_LATE_AFTER,
     DEFAULT_SIGNAL_MONITORING_CENTER,
     DEFAULT_SNAPSHOT_COUNT,
     DEFAULT_SNAPSHOT_INTERVAL,
@@ -101,6 +103,8 @@ ADVANCED_KEYS: Final = (CONF_KEY_ID, CONF_AUDIENCE, CONF_API_KEY)
 MIN_SNAPSHOT_INTERVAL: Final = 0.2
 MAX_SNAPSHOT_INTERVAL: Final = 10.0
 MAX_TROUBLE_DELAY: Final = 3600
+MIN_LATE_AFTER: Final = 30
+MAX_LATE_AFTER: Final = 86400
 
 # Error keys (translated in strings.json under config.error / config_subentries.<type>.error).
 ERROR_EMPTY_ID: Final = "empty_id"
@@ -180,6 +184,11 @@ OPTIONS_SCHEMA: Final = probatio.Schema(
         probatio.Optional(CONF_TROUBLE_DELAY, default=DEFAULT_TROUBLE_DELAY): NumberSelector(
             NumberSelectorConfig(
                 min=0, max=MAX_TROUBLE_DELAY, step=1, unit_of_measurement="s", mode=NumberSelectorMode.BOX
+            )
+        ),
+        probatio.Optional(CONF_LATE_AFTER, default=DEFAULT_LATE_AFTER): NumberSelector(
+            NumberSelectorConfig(
+                min=MIN_LATE_AFTER, max=MAX_LATE_AFTER, step=1, unit_of_measurement="s", mode=NumberSelectorMode.BOX
             )
         ),
     }
@@ -425,7 +434,7 @@ class ChektConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class ChektOptionsFlow(OptionsFlow):
-    """Snapshot interval and trouble delay.
+    """Snapshot interval, trouble delay and the age after which an event is flagged late.
 
     A plain `OptionsFlow`: the integration's update listener reloads the entry when the options change.
     """
@@ -437,6 +446,7 @@ class ChektOptionsFlow(OptionsFlow):
                 data={
                     CONF_SNAPSHOT_INTERVAL: float(user_input[CONF_SNAPSHOT_INTERVAL]),
                     CONF_TROUBLE_DELAY: round(user_input[CONF_TROUBLE_DELAY]),
+                    CONF_LATE_AFTER: round(user_input[CONF_LATE_AFTER]),
                 }
             )
         return self.async_show_form(

@@ -33,7 +33,7 @@ from homeassistant.util import dt as dt_util
 from .const import LOGGER
 from .mapping import Mappings
 from .outgoing import OutgoingEvent
-from .rules import ForwardingRules, StateChange, is_momentary
+from .rules import ForwardingRules, RuleMemory, StateChange, is_momentary
 
 
 class Forwarder:
@@ -54,10 +54,14 @@ class Forwarder:
         *,
         trouble_delay: float,
         submit: Callable[[OutgoingEvent], object],
+        memory: RuleMemory | None = None,
     ) -> None:
-        """Forward the changes of `mappings`' entities; troubles after `trouble_delay` seconds unavailable."""
+        """Forward the changes of `mappings`' entities; troubles after `trouble_delay` seconds unavailable.
+
+        `memory` is what the rules knew before a restart (see `RuleMemory.reported`).
+        """
         self._hass = hass
-        self._rules = ForwardingRules(mappings)
+        self._rules = ForwardingRules(mappings, memory)
         self._trouble_delay = trouble_delay
         self._submit = submit
         self._running = False
@@ -86,7 +90,9 @@ class Forwarder:
         hass = self._hass
         tracked = sorted(self._rules.tracked_entity_ids)
         now = dt_util.utcnow()
-        self._rules.seed(_state_change(entity_id, None, hass.states.get(entity_id), now) for entity_id in tracked)
+        self._send(
+            self._rules.seed(_state_change(entity_id, None, hass.states.get(entity_id), now) for entity_id in tracked)
+        )
         self._unsubscribes.append(async_track_state_change_event(hass, tracked, self._async_state_changed))
         for event_type in (EVENT_USER_ADDED, EVENT_USER_UPDATED, EVENT_USER_REMOVED):
             self._unsubscribes.append(hass.bus.async_listen(event_type, self._async_users_changed))

@@ -74,6 +74,8 @@ class OutboxLimits:
     max_events: int = 10_000
     media_budget_bytes: int = 200 * 1024 * 1024
     late_after: timedelta = timedelta(minutes=5)
+    # A failure that the next attempt fixes is no outage: the cloud counts as unreachable only after this long.
+    unreachable_after: timedelta = timedelta(seconds=10)
     failing_after: timedelta = timedelta(minutes=15)
     rejections_before_issue: int = 3
     # Pre-signed URLs that do not say when they expire are assumed to live this long.
@@ -205,6 +207,10 @@ class Outbox:
         self._reauth_requested = False
         self._stopped = False
         self.state = OutboxState()
+        # What the forwarding rules have told CHeKT (open alarms, arming, troubles): saved with the events, so
+        # that the state the monitoring center sees and the events that change it survive a restart together.
+        self.reported: Callable[[], dict[str, Any] | None] = lambda: None
+        self.restored_reported: dict[str, Any] | None = None
 
     # Life cycle -----------------------------------------------------------------------------------------------
 
@@ -212,6 +218,7 @@ class Outbox:
         """Load the stored backlog and start delivering it."""
         stored = await self._store.async_load()
         self.state.events_sent = stored.events_sent
+        self.restored_reported = stored.reported
         await self._media.async_load(keep={name for record in stored.records for name in record.media.values()})
         for record in stored.records:
             record.media = {seq: name for seq, name in record.media.items() if self._media.has(name)}
@@ -563,14 +570,19 @@ class Outbox:
             self._store.schedule_save(self._data)
 
     def _data(self) -> dict[str, Any]:
-        return {"records": list(self._serialized.values()), "events_sent": self.state.events_sent}
+        return {
+            "records": list(self._serialized.values()),
+            "events_sent": self.state.events_sent,
+            "reported": self.reported() or self.restored_reported,
+        }
 
     def _report_unreachable(self, error: str) -> None:
-        self.report_reachability(reachable=False, reason=error)
         now = self._clock.monotonic()
         if self._failing_since is None:
             self._failing_since = now
         failing_for = now - self._failing_since
+        if failing_for >= self._limits.unreachable_after.total_seconds():
+            self.report_reachability(reachable=False, reason=error)
         if not self._failing_reported and failing_for >= self._limits.failing_after.total_seconds():
             self._failing_reported = True
             self._issues.delivery_failing(int(failing_for // 60), error)

@@ -138,6 +138,32 @@ class RuleMemory:
     unavailable: dict[str, StateChange] = field(default_factory=dict)
     troubles: dict[str, set[str]] = field(default_factory=dict)
 
+    def reported(self) -> dict[str, Any]:
+        """What CHeKT has been told and must be remembered across restarts (open alarms, arming, troubles).
+
+        Without it, a door that closes after a restart would never send the `inactive` of its alarm.
+        """
+        return {
+            "open_alarms": sorted(self.open_alarms),
+            "arming": dict(self.arming),
+            "troubles": {source: sorted(entities) for source, entities in self.troubles.items() if entities},
+        }
+
+    @classmethod
+    def from_reported(cls, data: dict[str, Any] | None) -> RuleMemory:
+        """A memory that starts from what `reported()` saved; anything unreadable is left out."""
+        memory = cls()
+        if not isinstance(data, dict):
+            return memory
+        memory.open_alarms = {s for s in data.get("open_alarms", ()) if isinstance(s, str)}
+        memory.arming = {k: v for k, v in dict(data.get("arming", {})).items() if isinstance(v, str)}
+        memory.troubles = {
+            source: {e for e in entities if isinstance(e, str)}
+            for source, entities in dict(data.get("troubles", {})).items()
+            if isinstance(entities, list)
+        }
+        return memory
+
 
 def _is_state(state: str | None) -> TypeGuard[str]:
     """True for a state that says something: not absent, `unknown` or `unavailable`."""
@@ -176,10 +202,13 @@ class ForwardingRules:
             | {panel.panel_entity_id for panel in mappings.panels}
         )
 
-    def seed(self, current: Iterable[StateChange]) -> None:
-        """Take the states at start as the baseline: each as a change from no state, which never sends."""
-        for change in current:
-            self.on_change(change)
+    def seed(self, current: Iterable[StateChange]) -> list[OutgoingEvent]:
+        """Take the states at start as the baseline, each as a change from no state.
+
+        With a fresh memory that sends nothing. With one restored from before a restart it sends what happened
+        meanwhile: the `inactive` of an alarm whose sensors are all off now, a change of arming.
+        """
+        return [event for change in current for event in self.on_change(change)]
 
     def awaits_trouble(self, entity_id: str) -> bool:
         """True when `entity_id` is unavailable and a mapping watching it has no trouble of it yet.

@@ -111,6 +111,7 @@ class StoredOutbox:
 
     records: list[Record]
     events_sent: int = 0
+    reported: dict[str, Any] | None = None
 
 
 class OutboxStore:
@@ -132,7 +133,7 @@ class OutboxStore:
             except (KeyError, TypeError, ValueError) as err:
                 LOGGER.error("Skipping a damaged event in the CHeKT outbox: %s", err)
         records.sort(key=lambda record: int(record.event_id) if record.event_id.isdigit() else 0)
-        return StoredOutbox(records, int(data.get("events_sent", 0)))
+        return StoredOutbox(records, int(data.get("events_sent", 0)), data.get("reported"))
 
     def schedule_save(self, snapshot: Any) -> None:
         """Save soon; `snapshot()` is called at write time, so the latest state is what gets written."""
