@@ -97,9 +97,7 @@ def camera_subentry(
     )
 
 
-def panel_subentry(
-    panel_entity_id: str = "alarm_control_panel.house", **overrides: Any
-) -> ConfigSubentryData:
+def panel_subentry(panel_entity_id: str = "alarm_control_panel.house", **overrides: Any) -> ConfigSubentryData:
     """An alarm panel subentry as the subentry flow stores it."""
     data: dict[str, Any] = {
         CONF_PANEL_ENTITY_ID: panel_entity_id,
@@ -108,9 +106,7 @@ def panel_subentry(
         CONF_SIGNAL_MONITORING_CENTER: True,
     }
     data.update(overrides)
-    return ConfigSubentryData(
-        data=data, subentry_type=SUBENTRY_ALARM_PANEL, title=panel_entity_id, unique_id=None
-    )
+    return ConfigSubentryData(data=data, subentry_type=SUBENTRY_ALARM_PANEL, title=panel_entity_id, unique_id=None)
 
 
 async def setup_entry(

@@ -133,9 +133,7 @@ def token_form(assertion: str, *, audience: str | None = None, **overrides: str 
 async def fetch_token(http: aiohttp.ClientSession, sim: ChektSimulator, client_id: str = HS_CLIENT) -> str:
     """An access token for a registered test client."""
     audience = API_AUDIENCE if client_id == API_CLIENT else None
-    async with http.post(
-        sim.token_url, data=token_form(assertion_for(sim, client_id), audience=audience)
-    ) as reply:
+    async with http.post(sim.token_url, data=token_form(assertion_for(sim, client_id), audience=audience)) as reply:
         assert reply.status == 200, await reply.text()
         token: str = (await reply.json())["access_token"]
         return token

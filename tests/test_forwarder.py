@@ -223,9 +223,7 @@ async def test_arming_with_who_changed_it(
     hass.states.async_set(PANEL, "arming", attrs, context=Context(user_id=ada.id))
     hass.states.async_set(PANEL, "armed_away", attrs, context=Context(user_id=ada.id))
     hass.states.async_set(PANEL, "armed_night", {"friendly_name": "House"})
-    hass.states.async_set(
-        PANEL, "disarmed", {"friendly_name": "House"}, context=Context(user_id="someone-unknown")
-    )
+    hass.states.async_set(PANEL, "disarmed", {"friendly_name": "House"}, context=Context(user_id="someone-unknown"))
     assert short(sent) == ["panel1 arming active", "panel1 arming active", "panel1 arming inactive"]
     assert sent[0].payload == {
         "entity_id": PANEL,
@@ -319,9 +317,7 @@ async def test_trouble_only_after_the_delay(
     assert sent[0].payload == {"entity_id": FRONT, "friendly_name": "Front camera", "state": "unavailable"}
     assert forwarder.pending_trouble_timers == set()
 
-    hass.states.async_set(
-        FRONT, "unavailable", {"friendly_name": "Front camera", "x": 1}
-    )  # still the same outage
+    hass.states.async_set(FRONT, "unavailable", {"friendly_name": "Front camera", "x": 1})  # still the same outage
     assert forwarder.pending_trouble_timers == set()
     hass.states.async_set(FRONT, "idle")
     assert short(sent) == ["cam1 trouble active", "cam1 trouble inactive"]

@@ -136,9 +136,7 @@ PT_ON, PT_OFF = "panel1 trouble active", "panel1 trouble inactive"
 
 ALARM_CASES = [
     pytest.param({}, [(DOOR, "on", [A_ON]), (DOOR, "off", [A_OFF])], id="off-on-off"),
-    pytest.param(
-        {}, [(DOOR, "off", [], {"friendly_name": "renamed"}), (DOOR, "on", [A_ON])], id="attrs-only"
-    ),
+    pytest.param({}, [(DOOR, "off", [], {"friendly_name": "renamed"}), (DOOR, "on", [A_ON])], id="attrs-only"),
     pytest.param({}, [(DOOR, "on", [A_ON]), (DOOR, "on", [])], id="on-on-is-no-new-trigger"),
     pytest.param(
         {},
@@ -195,9 +193,7 @@ ALARM_CASES = [
         [(WINDOW, "on", []), (DOOR, "on", [A_ON]), (DOOR, "off", []), (WINDOW, "off", [A_OFF])],
         id="back-on-from-unavailable-holds-open",
     ),
-    pytest.param(
-        {}, [(MOTION, "on", [A_ON, B_ON]), (MOTION, "off", [A_OFF, B_OFF])], id="one-sensor-two-cameras"
-    ),
+    pytest.param({}, [(MOTION, "on", [A_ON, B_ON]), (MOTION, "off", [A_OFF, B_OFF])], id="one-sensor-two-cameras"),
     pytest.param(
         {},
         [
@@ -219,17 +215,11 @@ EVENT_CASES = [
         id="every-event-no-inactive",
     ),
     pytest.param({BELL: "unknown"}, [(BELL, "2026-11-27T12:00:01.000+00:00", [])], id="out-of-unknown"),
-    pytest.param(
-        {BELL: "unavailable"}, [(BELL, "2026-11-27T12:00:01.000+00:00", [])], id="out-of-unavailable"
-    ),
+    pytest.param({BELL: "unavailable"}, [(BELL, "2026-11-27T12:00:01.000+00:00", [])], id="out-of-unavailable"),
     pytest.param({BELL: None}, [(BELL, "2026-11-27T12:00:01.000+00:00", [])], id="out-of-no-state"),
-    pytest.param(
-        {}, [(BELL, "2026-11-27T12:00:01.000+00:00", [], {"restored": True})], id="restored-timestamp"
-    ),
+    pytest.param({}, [(BELL, "2026-11-27T12:00:01.000+00:00", [], {"restored": True})], id="restored-timestamp"),
     pytest.param({}, [(BELL, "unavailable", []), (BELL, "unknown", [])], id="to-unavailable-or-unknown"),
-    pytest.param(
-        {}, [(BELL, DEFAULTS[BELL], [], {"ha_event_type": "pressed"})], id="same-timestamp-attrs-only"
-    ),
+    pytest.param({}, [(BELL, DEFAULTS[BELL], [], {"ha_event_type": "pressed"})], id="same-timestamp-attrs-only"),
     pytest.param(
         {},
         [(DOOR, "on", [A_ON]), (BELL, "2026-11-27T12:00:01.000+00:00", [A_ON]), (DOOR, "off", [A_OFF])],
@@ -259,21 +249,15 @@ PANEL_CASES = [
         [(PANEL, "triggered", [P_ON]), (PANEL, "disarmed", [P_OFF, DISARMED])],
         id="disarmed-while-triggered",
     ),
-    pytest.param(
-        {PANEL: "armed_away"}, [(PANEL, "disarming", []), (PANEL, "disarmed", [DISARMED])], id="disarming"
-    ),
+    pytest.param({PANEL: "armed_away"}, [(PANEL, "disarming", []), (PANEL, "disarmed", [DISARMED])], id="disarming"),
     pytest.param({PANEL: "armed_home"}, [(PANEL, "armed_home", [], {"changed_by": "x"})], id="attrs-only"),
     pytest.param(
         {PANEL: "armed_home"},
         [(PANEL, "triggered", [P_ON]), (PANEL, "triggered", [], {"changed_by": "x"})],
         id="triggered-attrs-only",
     ),
-    pytest.param(
-        {PANEL: "unavailable"}, [(PANEL, "armed_away", []), (PANEL, "disarmed", [DISARMED])], id="first-seen"
-    ),
-    pytest.param(
-        {PANEL: None}, [(PANEL, "unknown", []), (PANEL, "disarmed", [])], id="first-seen-out-of-unknown"
-    ),
+    pytest.param({PANEL: "unavailable"}, [(PANEL, "armed_away", []), (PANEL, "disarmed", [DISARMED])], id="first-seen"),
+    pytest.param({PANEL: None}, [(PANEL, "unknown", []), (PANEL, "disarmed", [])], id="first-seen-out-of-unknown"),
     pytest.param({PANEL: "arming"}, [(PANEL, "armed_away", [ARMED])], id="armed-while-starting"),
     pytest.param({PANEL: "triggered"}, [(PANEL, "disarmed", [DISARMED])], id="triggered-at-start"),
     pytest.param(
@@ -301,22 +285,14 @@ PANEL_CASES = [
         [(PANEL, "disarmed", [], {"restored": True}), (PANEL, "armed_away", [ARMED])],
         id="restored-state-is-baseline",
     ),
-    pytest.param(
-        {PANEL: "armed_away"}, [(PANEL, "triggered", [], {"restored": True})], id="restored-triggered"
-    ),
+    pytest.param({PANEL: "armed_away"}, [(PANEL, "triggered", [], {"restored": True})], id="restored-triggered"),
 ]
 
 TROUBLE_CASES = [
-    pytest.param(
-        {}, [(FRONT, "unavailable", []), (FRONT, TIMEOUT, [T_ON]), (FRONT, "idle", [T_OFF])], id="camera"
-    ),
-    pytest.param(
-        {}, [(FRONT, "unavailable", []), (FRONT, "idle", []), (FRONT, TIMEOUT, [])], id="recovered-in-time"
-    ),
+    pytest.param({}, [(FRONT, "unavailable", []), (FRONT, TIMEOUT, [T_ON]), (FRONT, "idle", [T_OFF])], id="camera"),
+    pytest.param({}, [(FRONT, "unavailable", []), (FRONT, "idle", []), (FRONT, TIMEOUT, [])], id="recovered-in-time"),
     pytest.param({}, [(FRONT, TIMEOUT, [])], id="timeout-while-available"),
-    pytest.param(
-        {}, [(FRONT, "unavailable", []), (FRONT, TIMEOUT, [T_ON]), (FRONT, TIMEOUT, [])], id="reported-once"
-    ),
+    pytest.param({}, [(FRONT, "unavailable", []), (FRONT, TIMEOUT, [T_ON]), (FRONT, TIMEOUT, [])], id="reported-once"),
     pytest.param({FRONT: "unavailable"}, [(FRONT, TIMEOUT, [T_ON]), (FRONT, "idle", [T_OFF])], id="at-start"),
     pytest.param(
         {FRONT: None},
@@ -423,8 +399,7 @@ def test_seeding_sends_nothing(initial: dict[str, str | None]) -> None:
     rules = ForwardingRules(MAPPINGS)
     states = DEFAULTS | initial
     sent = [
-        rules.on_change(StateChange(entity_id=e, old_state=None, new_state=s, changed_at=T0))
-        for e, s in states.items()
+        rules.on_change(StateChange(entity_id=e, old_state=None, new_state=s, changed_at=T0)) for e, s in states.items()
     ]
     assert sent == [[] for _ in states]
     assert rules.memory.open_alarms == set()
@@ -661,9 +636,7 @@ def test_helpers() -> None:
 def test_rules_module_imports_no_home_assistant() -> None:
     tree = ast.parse(Path(rules_module.__file__).read_text(encoding="utf-8"))
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {
-        "." * node.level + (node.module or "") for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-    }
+    imported |= {"." * node.level + (node.module or "") for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported == {
         "__future__",
         "collections.abc",

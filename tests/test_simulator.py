@@ -95,18 +95,14 @@ async def post_event(
         return reply.status, await reply.json()
 
 
-async def accepted_event(
-    http: aiohttp.ClientSession, sim: ChektSimulator, token: str, **fields: Any
-) -> dict[str, Any]:
+async def accepted_event(http: aiohttp.ClientSession, sim: ChektSimulator, token: str, **fields: Any) -> dict[str, Any]:
     """POST a valid event and return the 201 reply."""
     status, reply = await post_event(http, sim, token, event_body(**fields))
     assert status == 201, reply
     return reply  # type: ignore[no-any-return]
 
 
-async def put(
-    http: aiohttp.ClientSession, url: str, data: bytes = b"", **headers: str
-) -> aiohttp.ClientResponse:
+async def put(http: aiohttp.ClientSession, url: str, data: bytes = b"", **headers: str) -> aiohttp.ClientResponse:
     """PUT and read the whole reply."""
     async with http.put(url, data=data, headers=headers) as reply:
         await reply.read()
@@ -155,9 +151,7 @@ def _raw_jwt(header: dict[str, Any], claims: dict[str, Any], hmac_key: bytes | N
 # Each case builds a token form from the simulator; the reply must be this OAuth error naming the problem.
 TOKEN_REFUSALS: dict[str, tuple[Callable[[ChektSimulator], dict[str, str]], int, str, str]] = {
     "bad signature": (
-        lambda s: token_form(
-            _hs(claims_for(HS_CLIENT, s.issuer), key="another-secret-of-at-least-32-bytes!")
-        ),
+        lambda s: token_form(_hs(claims_for(HS_CLIENT, s.issuer), key="another-secret-of-at-least-32-bytes!")),
         401,
         "invalid_client",
         "signature",
@@ -248,18 +242,14 @@ TOKEN_REFUSALS: dict[str, tuple[Callable[[ChektSimulator], dict[str, str]], int,
     ),
     "wrong kid": (
         lambda s: token_form(
-            sign(
-                claims_for(RS_CLIENT, s.issuer), algorithm="RS256", key=rsa_keys().private_pem, kid="old-key"
-            )
+            sign(claims_for(RS_CLIENT, s.issuer), algorithm="RS256", key=rsa_keys().private_pem, kid="old-key")
         ),
         401,
         "invalid_client",
         "kid:",
     ),
     "missing kid": (
-        lambda s: token_form(
-            sign(claims_for(RS_CLIENT, s.issuer), algorithm="RS256", key=rsa_keys().private_pem)
-        ),
+        lambda s: token_form(sign(claims_for(RS_CLIENT, s.issuer), algorithm="RS256", key=rsa_keys().private_pem)),
         401,
         "invalid_client",
         "kid:",
@@ -273,9 +263,7 @@ TOKEN_REFUSALS: dict[str, tuple[Callable[[ChektSimulator], dict[str, str]], int,
         "alg: ES256 does not match",
     ),
     "RS256 for a secret client": (
-        lambda s: token_form(
-            sign(claims_for(HS_CLIENT, s.issuer), algorithm="RS256", key=rsa_keys().private_pem)
-        ),
+        lambda s: token_form(sign(claims_for(HS_CLIENT, s.issuer), algorithm="RS256", key=rsa_keys().private_pem)),
         401,
         "invalid_client",
         "alg: RS256 does not match",
@@ -372,9 +360,7 @@ async def test_token_refuses_replayed_assertion(sim: ChektSimulator, http: aioht
 async def test_token_refuses_a_json_body(sim: ChektSimulator, http: aiohttp.ClientSession) -> None:
     async with http.post(sim.token_url, json=token_form(assertion_for(sim))) as reply:
         assert reply.status == 400
-        assert (await reply.json())["error_description"].startswith(
-            "Content-Type: expected application/x-www"
-        )
+        assert (await reply.json())["error_description"].startswith("Content-Type: expected application/x-www")
 
 
 async def test_token_for_audience_client(sim: ChektSimulator, http: aiohttp.ClientSession) -> None:
@@ -382,16 +368,12 @@ async def test_token_for_audience_client(sim: ChektSimulator, http: aiohttp.Clie
     assert jwt.decode(token, options={"verify_signature": False})["aud"] == API_AUDIENCE
 
 
-async def test_short_secret_is_accepted_without_warning(
-    sim: ChektSimulator, http: aiohttp.ClientSession
-) -> None:
+async def test_short_secret_is_accepted_without_warning(sim: ChektSimulator, http: aiohttp.ClientSession) -> None:
     sim.add_client("demo", secret="demo-secret")
     with pytest.warns(jwt.InsecureKeyLengthWarning):  # PyJWT warns when signing with it ...
         assertion = _hs(claims_for("demo", sim.issuer), key="demo-secret")
     with warnings.catch_warnings():
-        warnings.simplefilter(
-            "error", jwt.InsecureKeyLengthWarning
-        )  # ... the simulator must not when verifying
+        warnings.simplefilter("error", jwt.InsecureKeyLengthWarning)  # ... the simulator must not when verifying
         async with http.post(sim.token_url, data=token_form(assertion)) as reply:
             assert reply.status == 200
 
@@ -399,9 +381,7 @@ async def test_short_secret_is_accepted_without_warning(
 # -- event endpoint: success --
 
 
-def _assert_upload_target(
-    target: dict[str, Any], sim: ChektSimulator, kind: MediaKind, seq: int | None
-) -> None:
+def _assert_upload_target(target: dict[str, Any], sim: ChektSimulator, kind: MediaKind, seq: int | None) -> None:
     expected_keys = {"upload_put_url", "callback_put_url"} | ({"seq"} if seq is not None else set())
     assert target.keys() == expected_keys
     assert target.get("seq") == seq
@@ -417,9 +397,7 @@ def _assert_upload_target(
     )
 
 
-async def test_event_accepted_with_the_spec_reply(
-    sim: ChektSimulator, http: aiohttp.ClientSession, token: str
-) -> None:
+async def test_event_accepted_with_the_spec_reply(sim: ChektSimulator, http: aiohttp.ClientSession, token: str) -> None:
     body = event_body(upload_snapshot_count=2, upload_short_mp4=True, upload_event_mp4=False)
     status, reply = await post_event(http, sim, token, body)
     assert status == 201
@@ -443,12 +421,11 @@ async def test_event_accepted_with_the_spec_reply(
     assert sim.malformed == []
 
 
-async def test_event_without_media_or_recorder(
-    sim: ChektSimulator, http: aiohttp.ClientSession, token: str
-) -> None:
-    body = event_body(
-        remove=["recorder_id"], event_type="arming", event_status="inactive", upload_snapshot_count=0
-    ) | {"upload_event_mp4": False, "event_time": "2025-11-20T02:46:25+01:00"}
+async def test_event_without_media_or_recorder(sim: ChektSimulator, http: aiohttp.ClientSession, token: str) -> None:
+    body = event_body(remove=["recorder_id"], event_type="arming", event_status="inactive", upload_snapshot_count=0) | {
+        "upload_event_mp4": False,
+        "event_time": "2025-11-20T02:46:25+01:00",
+    }
     status, reply = await post_event(http, sim, token, body)
     assert status == 201
     assert reply["uploads"] == {"snapshots": [], "short_mp4": None, "event_mp4": None}
@@ -630,9 +607,7 @@ async def test_same_key_same_body_replays_the_first_reply(
 ) -> None:
     body = event_body()
     first = await post_event(http, sim, token, body, **{"Idempotency-Key": "k1"})
-    retry = await post_event(
-        http, sim, token, body | {"sent_at": "2025-11-20T01:47:00Z"}, **{"Idempotency-Key": "k1"}
-    )
+    retry = await post_event(http, sim, token, body | {"sent_at": "2025-11-20T01:47:00Z"}, **{"Idempotency-Key": "k1"})
     assert retry == first
     assert first[0] == 201
     assert sim.duplicate_accepts == 0
@@ -640,14 +615,10 @@ async def test_same_key_same_body_replays_the_first_reply(
     assert sim.accepted[body["event_id"]] is sim.events[0]
 
 
-async def test_same_key_other_body_conflicts(
-    sim: ChektSimulator, http: aiohttp.ClientSession, token: str
-) -> None:
+async def test_same_key_other_body_conflicts(sim: ChektSimulator, http: aiohttp.ClientSession, token: str) -> None:
     body = event_body()
     await post_event(http, sim, token, body, **{"Idempotency-Key": "k2"})
-    status, reply = await post_event(
-        http, sim, token, body | {"event_status": "inactive"}, **{"Idempotency-Key": "k2"}
-    )
+    status, reply = await post_event(http, sim, token, body | {"event_status": "inactive"}, **{"Idempotency-Key": "k2"})
     assert status == 409
     assert reply == {
         "error": "Conflict",
@@ -656,9 +627,7 @@ async def test_same_key_other_body_conflicts(
     assert (sim.malformed[-1].status, sim.malformed[-1].endpoint) == (409, Endpoint.EVENTS)
 
 
-async def test_empty_idempotency_key_is_refused(
-    sim: ChektSimulator, http: aiohttp.ClientSession, token: str
-) -> None:
+async def test_empty_idempotency_key_is_refused(sim: ChektSimulator, http: aiohttp.ClientSession, token: str) -> None:
     status, reply = await post_event(http, sim, token, event_body(), **{"Idempotency-Key": ""})
     assert (status, reply["message"]) == (400, "Idempotency-Key: must not be empty")
 
@@ -683,9 +652,7 @@ async def test_same_event_under_two_keys_is_a_duplicate(
     assert sim.duplicate_accepts == 1
 
 
-async def test_discarded_reply_is_replayed_too(
-    sim: ChektSimulator, http: aiohttp.ClientSession, token: str
-) -> None:
+async def test_discarded_reply_is_replayed_too(sim: ChektSimulator, http: aiohttp.ClientSession, token: str) -> None:
     sim.disarmed_locations.add("HOME")
     body = event_body(location_id="HOME")
     first = await post_event(http, sim, token, body, **{"Idempotency-Key": "d"})
@@ -706,9 +673,7 @@ async def test_upload_then_callback(sim: ChektSimulator, http: aiohttp.ClientSes
     assert re.fullmatch(r'"[0-9a-f]{32}"', uploaded.headers["ETag"])
     assert (await put(http, snapshot["callback_put_url"])).status == 200
     assert (await put(http, clip["upload_put_url"], MP4_BYTES, **{"Content-Type": "video/mp4"})).status == 200
-    assert (
-        await put(http, clip["callback_put_url"], b"{}", **{"Content-Type": "application/json"})
-    ).status == 200
+    assert (await put(http, clip["callback_put_url"], b"{}", **{"Content-Type": "application/json"})).status == 200
 
     assert [(u.event_id, u.kind, u.seq, u.content_type, u.valid_media) for u in sim.uploads] == [
         (event_id, MediaKind.SNAPSHOT, 0, "image/jpeg", True),
@@ -726,18 +691,12 @@ async def test_upload_records_media_that_is_not_real(
     sim: ChektSimulator, http: aiohttp.ClientSession, token: str
 ) -> None:
     reply = await accepted_event(http, sim, token, upload_snapshot_count=1, upload_event_mp4=True)
-    await put(
-        http, reply["uploads"]["snapshots"][0]["upload_put_url"], b"GIF89a", **{"Content-Type": "image/jpeg"}
-    )
-    await put(
-        http, reply["uploads"]["event_mp4"]["upload_put_url"], b"\x00" * 16, **{"Content-Type": "video/mp4"}
-    )
+    await put(http, reply["uploads"]["snapshots"][0]["upload_put_url"], b"GIF89a", **{"Content-Type": "image/jpeg"})
+    await put(http, reply["uploads"]["event_mp4"]["upload_put_url"], b"\x00" * 16, **{"Content-Type": "video/mp4"})
     assert [upload.valid_media for upload in sim.uploads] == [False, False]
 
 
-async def test_callback_before_upload_conflicts(
-    sim: ChektSimulator, http: aiohttp.ClientSession, token: str
-) -> None:
+async def test_callback_before_upload_conflicts(sim: ChektSimulator, http: aiohttp.ClientSession, token: str) -> None:
     reply = await accepted_event(http, sim, token)
     async with http.put(reply["uploads"]["snapshots"][0]["callback_put_url"]) as callback:
         assert callback.status == 409
@@ -750,9 +709,7 @@ def _tamper(url: str, name: str, value: str) -> str:
     return re.sub(rf"{name}=[^&]*", f"{name}={value}", url)
 
 
-async def test_upload_refuses_tampered_signature(
-    sim: ChektSimulator, http: aiohttp.ClientSession, token: str
-) -> None:
+async def test_upload_refuses_tampered_signature(sim: ChektSimulator, http: aiohttp.ClientSession, token: str) -> None:
     url = (await accepted_event(http, sim, token))["uploads"]["snapshots"][0]["upload_put_url"]
     for bad_url in (
         _tamper(url, "signature", "0" * 64),
@@ -847,9 +804,7 @@ async def test_callback_token_is_bound_to_its_slot(
 
 async def test_media_is_served_back(sim: ChektSimulator, http: aiohttp.ClientSession, token: str) -> None:
     reply = await accepted_event(http, sim, token)
-    await put(
-        http, reply["uploads"]["snapshots"][0]["upload_put_url"], JPEG_BYTES, **{"Content-Type": "image/jpeg"}
-    )
+    await put(http, reply["uploads"]["snapshots"][0]["upload_put_url"], JPEG_BYTES, **{"Content-Type": "image/jpeg"})
     async with http.get(f"{sim.base_url}/media/{reply['event_id']}/snapshot/0") as media:
         assert (media.status, media.content_type, await media.read()) == (200, "image/jpeg", JPEG_BYTES)
     for missing in ("snapshot/1", "event_mp4/0", "gif/0", "snapshot/x"):
@@ -899,9 +854,7 @@ async def test_drop_fault(sim: ChektSimulator, http: aiohttp.ClientSession, toke
     assert (await post_event(http, sim, token, event_body()))[0] == 201
 
 
-async def test_drop_fault_with_unparseable_body(
-    sim: ChektSimulator, http: aiohttp.ClientSession, token: str
-) -> None:
+async def test_drop_fault_with_unparseable_body(sim: ChektSimulator, http: aiohttp.ClientSession, token: str) -> None:
     sim.inject(Fault("events", "drop", count=2))
     with pytest.raises(aiohttp.ServerDisconnectedError):
         await post_event(http, sim, token, [1, 2])
@@ -997,9 +950,7 @@ async def test_token_drop_and_malformed_reply(sim: ChektSimulator, http: aiohttp
     assert [record.status for record in sim.token_requests] == [0, 200]
 
 
-async def test_upload_and_callback_faults(
-    sim: ChektSimulator, http: aiohttp.ClientSession, token: str
-) -> None:
+async def test_upload_and_callback_faults(sim: ChektSimulator, http: aiohttp.ClientSession, token: str) -> None:
     reply = await accepted_event(http, sim, token)
     target = reply["uploads"]["snapshots"][0]
     # aiohttp retries an idempotent PUT once by itself when the connection drops, so one drop goes unnoticed.
@@ -1022,15 +973,11 @@ async def test_upload_and_callback_faults(
     ]
 
 
-async def _statuses_under_random_faults(
-    http: aiohttp.ClientSession, sim: ChektSimulator, token: str
-) -> list[int]:
+async def _statuses_under_random_faults(http: aiohttp.ClientSession, sim: ChektSimulator, token: str) -> list[int]:
     return [(await post_event(http, sim, token, event_body()))[0] for _ in range(20)]
 
 
-async def test_random_faults_are_reproducible(
-    sim: ChektSimulator, http: aiohttp.ClientSession, token: str
-) -> None:
+async def test_random_faults_are_reproducible(sim: ChektSimulator, http: aiohttp.ClientSession, token: str) -> None:
     faults = [Fault("events", "status", status=500), Fault("events", "rate_limit"), Fault("upload", "drop")]
     sim.set_random_faults(rate=0.5, faults=faults, seed=7)
     first = await _statuses_under_random_faults(http, sim, token)
@@ -1048,9 +995,7 @@ async def test_random_faults_leave_other_endpoints_alone(
     sim.set_random_faults(rate=1.0, faults=[Fault("upload", "status", status=503)], seed=1)
     event = await accepted_event(http, sim, token)
     target = event["uploads"]["snapshots"][0]
-    async with http.put(
-        target["upload_put_url"], data=JPEG_BYTES, headers={"Content-Type": "image/jpeg"}
-    ) as reply:
+    async with http.put(target["upload_put_url"], data=JPEG_BYTES, headers={"Content-Type": "image/jpeg"}) as reply:
         assert reply.status == 503
         assert "<Code>ServiceUnavailable</Code>" in await reply.text()
 
@@ -1086,9 +1031,7 @@ def test_random_fault_settings_are_checked() -> None:
 # -- lifecycle --
 
 
-async def test_stop_and_start_on_the_same_port(
-    sim: ChektSimulator, http: aiohttp.ClientSession, token: str
-) -> None:
+async def test_stop_and_start_on_the_same_port(sim: ChektSimulator, http: aiohttp.ClientSession, token: str) -> None:
     base_url = sim.base_url
     await accepted_event(http, sim, token)
     await sim.stop()
@@ -1105,9 +1048,7 @@ async def test_stop_and_start_on_the_same_port(
     assert len(sim.accepted) == 2
 
 
-async def test_stop_cuts_requests_in_flight(
-    sim: ChektSimulator, http: aiohttp.ClientSession, token: str
-) -> None:
+async def test_stop_cuts_requests_in_flight(sim: ChektSimulator, http: aiohttp.ClientSession, token: str) -> None:
     sim.inject(Fault("events", "delay", seconds=30))
     request = asyncio.ensure_future(post_event(http, sim, token, event_body()))
     await sim.wait_for(lambda: len(sim.faults) == 1)
@@ -1126,9 +1067,7 @@ async def test_stop_ends_handlers_whose_client_gave_up(
     request.cancel()  # the client gives up and closes its connection; the handler sleeps on
     with pytest.raises(asyncio.CancelledError):
         await request
-    await (
-        sim.stop()
-    )  # must not leave the sleeping handler behind (pytest-homeassistant checks for lingering tasks)
+    await sim.stop()  # must not leave the sleeping handler behind (pytest-homeassistant checks for lingering tasks)
     assert sim._in_flight == set()
     assert sim.events == []
 

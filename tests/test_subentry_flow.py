@@ -88,9 +88,7 @@ def entity_states(hass: HomeAssistant) -> None:
         "camera.front", "idle", {ATTR_FRIENDLY_NAME: "Front door", ATTR_SUPPORTED_FEATURES: STREAMING}
     )
     hass.states.async_set("camera.garage", "idle", {ATTR_FRIENDLY_NAME: "Garage", ATTR_SUPPORTED_FEATURES: 0})
-    hass.states.async_set(
-        "camera.still", "idle", {ATTR_FRIENDLY_NAME: "Snapshot only", ATTR_SUPPORTED_FEATURES: 0}
-    )
+    hass.states.async_set("camera.still", "idle", {ATTR_FRIENDLY_NAME: "Snapshot only", ATTR_SUPPORTED_FEATURES: 0})
     hass.states.async_set("alarm_control_panel.house", "disarmed", {ATTR_FRIENDLY_NAME: "House"})
     hass.states.async_set("alarm_control_panel.shed", "disarmed", {ATTR_FRIENDLY_NAME: "Shed"})
 
@@ -203,9 +201,7 @@ async def test_add_camera_defaults(hass: HomeAssistant, entry: MockConfigEntry) 
     }
 
 
-async def test_add_camera_without_state_titled_by_entity_id(
-    hass: HomeAssistant, entry: MockConfigEntry
-) -> None:
+async def test_add_camera_without_state_titled_by_entity_id(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     """A camera with no state yet (or no friendly name) is titled by its entity id."""
     hass.states.async_set("camera.nameless", "idle", {})
     result = await start(hass, entry, SUBENTRY_CAMERA)
@@ -262,9 +258,7 @@ async def test_add_camera_clips_need_a_stream(
     """A clip option on a camera that cannot stream is refused; without clips the camera is fine."""
     result = await start(hass, entry, SUBENTRY_CAMERA)
 
-    result = await configure(
-        hass, result, minimal_camera_input(**{CONF_CAMERA_ENTITY_ID: camera, clip_option: True})
-    )
+    result = await configure(hass, result, minimal_camera_input(**{CONF_CAMERA_ENTITY_ID: camera, clip_option: True}))
 
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "stream_not_supported"}
@@ -283,10 +277,7 @@ def test_clip_problem(hass: HomeAssistant) -> None:
         CONF_UPLOAD_EVENT_MP4: False,
     }
     assert _clip_problem(hass, no_clips) is None
-    assert (
-        _clip_problem(hass, no_clips | {CONF_CAMERA_ENTITY_ID: "camera.front", CONF_UPLOAD_SHORT_MP4: True})
-        is None
-    )
+    assert _clip_problem(hass, no_clips | {CONF_CAMERA_ENTITY_ID: "camera.front", CONF_UPLOAD_SHORT_MP4: True}) is None
     assert _clip_problem(hass, no_clips | {CONF_UPLOAD_SHORT_MP4: True}) == "stream_not_supported"
 
 
@@ -299,9 +290,7 @@ def test_clip_problem(hass: HomeAssistant) -> None:
         (CONF_SNAPSHOT_COUNT, -1),
     ],
 )
-async def test_add_camera_schema_refuses(
-    hass: HomeAssistant, entry: MockConfigEntry, field: str, value: Any
-) -> None:
+async def test_add_camera_schema_refuses(hass: HomeAssistant, entry: MockConfigEntry, field: str, value: Any) -> None:
     """Entities of other domains and snapshot counts outside 0..10 never reach the flow."""
     result = await start(hass, entry, SUBENTRY_CAMERA)
 
@@ -311,9 +300,7 @@ async def test_add_camera_schema_refuses(
 
 async def test_reconfigure_camera(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     """The form shows the stored mapping; the camera keeps its own entity, and everything can change."""
-    hass.states.async_set(
-        "camera.garage", "idle", {ATTR_FRIENDLY_NAME: "Garage", ATTR_SUPPORTED_FEATURES: STREAMING}
-    )
+    hass.states.async_set("camera.garage", "idle", {ATTR_FRIENDLY_NAME: "Garage", ATTR_SUPPORTED_FEATURES: STREAMING})
     subentry_id = subentry_id_of(entry, SUBENTRY_CAMERA, CONF_CAMERA_ENTITY_ID, "camera.garage")
 
     result = await entry.start_subentry_reconfigure_flow(hass, subentry_id)
@@ -360,9 +347,7 @@ async def test_reconfigure_camera_errors_and_recovery(hass: HomeAssistant, entry
     assert result["errors"] == {CONF_CAMERA_ENTITY_ID: "already_mapped"}
     assert suggested(result, CONF_CAMERA_ENTITY_ID) == "camera.garage"
 
-    result = await configure(
-        hass, result, minimal_camera_input(**{CONF_CAMERA_ID: " ", CONF_UPLOAD_SHORT_MP4: True})
-    )
+    result = await configure(hass, result, minimal_camera_input(**{CONF_CAMERA_ID: " ", CONF_UPLOAD_SHORT_MP4: True}))
 
     assert result["errors"] == {CONF_CAMERA_ID: "empty_id", "base": "stream_not_supported"}
 
@@ -394,9 +379,7 @@ async def test_add_alarm_panel(hass: HomeAssistant, entry: MockConfigEntry) -> N
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Shed (CAM-SHED)"
-    subentry_id = subentry_id_of(
-        entry, SUBENTRY_ALARM_PANEL, CONF_PANEL_ENTITY_ID, "alarm_control_panel.shed"
-    )
+    subentry_id = subentry_id_of(entry, SUBENTRY_ALARM_PANEL, CONF_PANEL_ENTITY_ID, "alarm_control_panel.shed")
     assert dict(entry.subentries[subentry_id].data) == {
         CONF_PANEL_ENTITY_ID: "alarm_control_panel.shed",
         CONF_LOCATION_ID: "LOC-2",
@@ -448,9 +431,7 @@ async def test_reconfigure_alarm_panel(hass: HomeAssistant, entry: MockConfigEnt
             CONF_CAMERA_ID: "CAM-SHED",
         },
     )
-    subentry_id = subentry_id_of(
-        entry, SUBENTRY_ALARM_PANEL, CONF_PANEL_ENTITY_ID, "alarm_control_panel.house"
-    )
+    subentry_id = subentry_id_of(entry, SUBENTRY_ALARM_PANEL, CONF_PANEL_ENTITY_ID, "alarm_control_panel.house")
 
     result = await entry.start_subentry_reconfigure_flow(hass, subentry_id)
 
@@ -462,9 +443,7 @@ async def test_reconfigure_alarm_panel(hass: HomeAssistant, entry: MockConfigEnt
 
     assert result["errors"] == {CONF_PANEL_ENTITY_ID: "already_mapped"}
 
-    result = await configure(
-        hass, result, HOUSE_DATA | {CONF_CAMERA_ID: "CAM-9", CONF_SIGNAL_MONITORING_CENTER: False}
-    )
+    result = await configure(hass, result, HOUSE_DATA | {CONF_CAMERA_ID: "CAM-9", CONF_SIGNAL_MONITORING_CENTER: False})
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
@@ -475,9 +454,7 @@ async def test_reconfigure_alarm_panel(hass: HomeAssistant, entry: MockConfigEnt
     }
 
 
-async def test_subentry_changes_notify_the_update_listener(
-    hass: HomeAssistant, entry: MockConfigEntry
-) -> None:
+async def test_subentry_changes_notify_the_update_listener(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     """Adding and reconfiguring a mapping fire the entry's update listener (which reloads the entry)."""
     calls: list[str] = []
 

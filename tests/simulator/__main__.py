@@ -15,13 +15,9 @@ DEFAULT_AUDIENCE = "https://api.chekt.local/partner-event"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; a secret or a public key file (or both for two clients) must be given."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.simulator", description="Local CHeKT cloud simulator."
-    )
+    parser = argparse.ArgumentParser(prog="python -m tests.simulator", description="Local CHeKT cloud simulator.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument(
-        "--port", type=int, default=8181, help="port to listen on, 0 for any (default: %(default)s)"
-    )
+    parser.add_argument("--port", type=int, default=8181, help="port to listen on, 0 for any (default: %(default)s)")
     parser.add_argument("--client-id", required=True, help="the M2M client id to register")
     parser.add_argument("--secret", help="shared secret for HS256 assertions")
     parser.add_argument("--public-key", type=Path, help="PEM public key file for RS256/ES256 assertions")

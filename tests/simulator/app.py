@@ -60,12 +60,8 @@ class ChektSimulator:
         self._tokens = AccessTokens(self._urls, token_ttl)
         self._store = MediaStore()
         signer = MediaSigner(self._urls, upload_ttl)
-        self._token_endpoint = TokenEndpoint(
-            self.records, AssertionVerifier(self._urls, self.clients), self._tokens
-        )
-        self._event_endpoint = EventEndpoint(
-            self.records, self._tokens, self.clients, signer, self.disarmed_locations
-        )
+        self._token_endpoint = TokenEndpoint(self.records, AssertionVerifier(self._urls, self.clients), self._tokens)
+        self._event_endpoint = EventEndpoint(self.records, self._tokens, self.clients, signer, self.disarmed_locations)
         self._upload_endpoint = UploadEndpoint(self.records, signer, self._store)
         self._callback_endpoint = CallbackEndpoint(self.records, signer, self._store)
         self._pages = PageEndpoints(self.records, self._store, self._faults, self.disarmed_locations)
@@ -138,9 +134,7 @@ class ChektSimulator:
         app.router.add_post(TOKEN_PATH, self._with_faults(Endpoint.TOKEN, self._token_endpoint.handle))
         app.router.add_post(EVENTS_PATH, self._with_faults(Endpoint.EVENTS, self._event_endpoint.handle))
         app.router.add_put(UPLOAD_ROUTE, self._with_faults(Endpoint.UPLOAD, self._upload_endpoint.handle))
-        app.router.add_put(
-            CALLBACK_ROUTE, self._with_faults(Endpoint.CALLBACK, self._callback_endpoint.handle)
-        )
+        app.router.add_put(CALLBACK_ROUTE, self._with_faults(Endpoint.CALLBACK, self._callback_endpoint.handle))
         app.router.add_get("/", self._pages.page)
         app.router.add_get("/api/state", self._pages.state)
         app.router.add_get(MEDIA_ROUTE, self._pages.media)
@@ -262,9 +256,7 @@ class ChektSimulator:
         while not predicate():
             if time.monotonic() >= deadline:
                 name = getattr(predicate, "__qualname__", repr(predicate))
-                raise TimeoutError(
-                    f"{name} still false after {timeout:g} s; simulator saw {self.records.counts()}"
-                )
+                raise TimeoutError(f"{name} still false after {timeout:g} s; simulator saw {self.records.counts()}")
             await asyncio.sleep(WAIT_POLL_INTERVAL)
 
     # -- faults --

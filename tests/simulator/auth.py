@@ -286,9 +286,7 @@ class TokenForm:
 def parse_token_form(content_type: str, form: Mapping[str, str]) -> TokenForm:
     """The token request's form, or the 400 an authorization server gives for a malformed one."""
     if content_type != "application/x-www-form-urlencoded":
-        raise _bad_request(
-            f"Content-Type: expected application/x-www-form-urlencoded, got {content_type or 'none'}"
-        )
+        raise _bad_request(f"Content-Type: expected application/x-www-form-urlencoded, got {content_type or 'none'}")
     grant_type = form.get("grant_type")
     if not grant_type:
         raise _bad_request("grant_type: missing")
@@ -345,9 +343,7 @@ class TokenEndpoint:
         }
         return web.json_response(payload, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
-    def _authenticate(
-        self, content_type: str, fields: dict[str, str], record: TokenRequestRecord
-    ) -> SimClient:
+    def _authenticate(self, content_type: str, fields: dict[str, str], record: TokenRequestRecord) -> SimClient:
         form = parse_token_form(content_type, fields)
         assertion = UnverifiedAssertion.parse(form.assertion)
         record.client_id, record.alg = assertion.claimed_client_id, assertion.algorithm

@@ -108,9 +108,7 @@ class EventEndpoint:
                 "Invalid token or credentials",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        if client.api_key is not None and not hmac.compare_digest(
-            headers.get("X-API-KEY", ""), client.api_key
-        ):
+        if client.api_key is not None and not hmac.compare_digest(headers.get("X-API-KEY", ""), client.api_key):
             raise EventRefusedError(403, "X-API-KEY: missing or not the API key of this client")
         return client.client_id
 
@@ -128,18 +126,14 @@ class EventEndpoint:
         record.event_id = event.event_id
         return dict(record.body), event
 
-    def _process(
-        self, record: EventRecord, body: dict[str, Any], event: EventBody
-    ) -> tuple[int, dict[str, Any]]:
+    def _process(self, record: EventRecord, body: dict[str, Any], event: EventBody) -> tuple[int, dict[str, Any]]:
         key = record.idempotency_key
         if key is not None:
             cached = self._cached_reply(record.client_id or "", key, body)
             if cached is not None:
                 record.outcome = EventOutcome.REPLAYED
                 return cached.status, cached.response
-        response = (
-            self._discard(event) if event.location_id in self._disarmed_locations else self._accept(event)
-        )
+        response = self._discard(event) if event.location_id in self._disarmed_locations else self._accept(event)
         record.outcome = EventOutcome(response["status"])
         if record.outcome is EventOutcome.ACCEPTED:
             self._note_acceptance(record, event.event_id)

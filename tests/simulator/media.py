@@ -123,17 +123,13 @@ class UploadEndpoint:
             return s3_error(404, "NoSuchKey", "The specified key does not exist.")
         if "Authorization" in request.headers:
             # S3 refuses a second auth mechanism; for us it would also leak the API token to the bucket.
-            return self._malformed(
-                slot, "Authorization: pre-signed URLs must not carry an Authorization header"
-            )
+            return self._malformed(slot, "Authorization: pre-signed URLs must not carry an Authorization header")
         refusal = self._check_signature(request, slot)
         if refusal is not None:
             return refusal
         if request.content_type != slot.kind.content_type:
             got = request.content_type or "none"
-            return self._malformed(
-                slot, f"Content-Type: expected {slot.kind.content_type} for {slot.kind}, got {got}"
-            )
+            return self._malformed(slot, f"Content-Type: expected {slot.kind.content_type} for {slot.kind}, got {got}")
         data = await request.read()
         etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
         record = UploadRecord(
@@ -153,9 +149,7 @@ class UploadEndpoint:
     def _check_signature(self, request: web.Request, slot: MediaSlot) -> web.Response | None:
         expires, signature = request.query.get("expires", ""), request.query.get("signature", "")
         if not self._signer.upload_signature_ok(slot, expires, signature):
-            return s3_error(
-                403, "SignatureDoesNotMatch", "The request signature we calculated does not match."
-            )
+            return s3_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match.")
         if time.time() >= int(expires):
             return s3_error(403, "AccessDenied", "Request has expired")
         return None

@@ -124,9 +124,7 @@ def state_json(records: Records, faults: FaultPlan, disarmed_locations: set[str]
 class PageEndpoints:
     """`GET /`, `GET /api/state` and `GET /media/{event_id}/{kind}/{seq}`."""
 
-    def __init__(
-        self, records: Records, store: MediaStore, faults: FaultPlan, disarmed_locations: set[str]
-    ) -> None:
+    def __init__(self, records: Records, store: MediaStore, faults: FaultPlan, disarmed_locations: set[str]) -> None:
         """Read from the simulator's shared state."""
         self._records = records
         self._store = store

@@ -9,14 +9,10 @@ from aiohttp import web
 
 def api_error(status: int, message: str, *, headers: dict[str, str] | None = None) -> web.Response:
     """The event API's error shape: `{"error": "<reason phrase>", "message": "..."}`."""
-    return web.json_response(
-        {"error": HTTPStatus(status).phrase, "message": message}, status=status, headers=headers
-    )
+    return web.json_response({"error": HTTPStatus(status).phrase, "message": message}, status=status, headers=headers)
 
 
-def oauth_error(
-    status: int, error: str, description: str, *, headers: dict[str, str] | None = None
-) -> web.Response:
+def oauth_error(status: int, error: str, description: str, *, headers: dict[str, str] | None = None) -> web.Response:
     """The OAuth 2.0 error shape of the token endpoint (RFC 6749 section 5.2)."""
     return web.json_response(
         {"error": error, "error_description": description},
@@ -27,10 +23,7 @@ def oauth_error(
 
 def s3_error(status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> web.Response:
     """The XML error document S3 answers a pre-signed PUT with."""
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
-    )
+    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>'
     return web.Response(text=body, status=status, content_type="application/xml", headers=headers)
 
 

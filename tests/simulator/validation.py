@@ -134,9 +134,7 @@ class EventBody:
 def parse_json(raw: bytes) -> Any:
     """Parse strictly: no NaN/Infinity, no repeated keys, UTF-8 only."""
     try:
-        return json.loads(
-            raw.decode("utf-8"), parse_constant=_refuse_constant, object_pairs_hook=_unique_keys
-        )
+        return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
     except UnicodeDecodeError as err:
         raise BodyError("body: not UTF-8") from err
     except json.JSONDecodeError as err:
