@@ -32,7 +32,6 @@ from .const import (
     DEFAULT_TROUBLE_DELAY,
     DOMAIN,
     LOGGER,
-    MEDIA_BUDGET_BYTES,
 )
 from .forwarder import Forwarder
 from .mapping import Mappings
@@ -83,15 +82,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: ChektConfigEntry) -> boo
     def start_task(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         return entry.async_create_background_task(hass, coro, name)
 
+    limits = OutboxLimits(late_after=timedelta(seconds=entry.options.get(CONF_LATE_AFTER, DEFAULT_LATE_AFTER)))
     outbox = Outbox(
         hass,
         client,
         store=OutboxStore(hass, entry.entry_id),
-        media=MediaStore(hass, media_folder(hass, entry.entry_id), MEDIA_BUDGET_BYTES),
+        media=MediaStore(hass, media_folder(hass, entry.entry_id), limits.media_budget_bytes),
         issues=DeliveryIssues(hass, entry.entry_id, entry.title),
         start_task=start_task,
         snapshot_interval=entry.options.get(CONF_SNAPSHOT_INTERVAL, DEFAULT_SNAPSHOT_INTERVAL),
-        limits=OutboxLimits(late_after=timedelta(seconds=entry.options.get(CONF_LATE_AFTER, DEFAULT_LATE_AFTER))),
+        limits=limits,
         on_auth_failed=lambda: entry.async_start_reauth(hass),
     )
     # The backlog kept from before a restart goes out first, in order, before any new event of its source.
@@ -126,7 +126,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: ChektConfigEntry) -> bo
 async def async_remove_entry(hass: HomeAssistant, entry: ChektConfigEntry) -> None:
     """Delete the entry's outbox and its media: nothing of a removed account stays behind."""
     await OutboxStore(hass, entry.entry_id).async_remove()
-    await MediaStore(hass, media_folder(hass, entry.entry_id), MEDIA_BUDGET_BYTES).async_remove_all()
+    await MediaStore(hass, media_folder(hass, entry.entry_id), budget_bytes=0).async_remove_all()
     DeliveryIssues(hass, entry.entry_id, entry.title).clear_all()
 
 

@@ -30,9 +30,6 @@ DEFAULT_TROUBLE_DELAY: Final = 60
 # Events delivered later than this (seconds after they happened) are flagged `late` in their payload.
 DEFAULT_LATE_AFTER: Final = 300
 
-# What the outbox may keep on disk for snapshots waiting to be uploaded.
-MEDIA_BUDGET_BYTES: Final = 200 * 1024 * 1024
-
 # Subentry types.
 SUBENTRY_CAMERA: Final = "camera"
 SUBENTRY_ALARM_PANEL: Final = "alarm_panel"

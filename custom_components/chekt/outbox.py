@@ -28,6 +28,7 @@ from .api import (
     ChektClient,
     ChektConnectionError,
     ChektError,
+    ChektEvent,
     ChektRateLimitedError,
     ChektRequestRejectedError,
     EventReceipt,
@@ -40,6 +41,9 @@ from .media import MediaFile, MediaStore, SnapshotSeries, TaskStarter
 from .outgoing import OutgoingEvent, new_event_id
 from .repairs import DeliveryIssues
 from .store import OutboxStore, Record
+
+# How long unloading waits for snapshots still being written to disk.
+WRITE_WAIT_ON_STOP = 2.0
 
 
 class Outcome:
@@ -120,11 +124,6 @@ class CloudGate:
         self._probing = False
         self._changed = asyncio.Event()
 
-    @property
-    def failing(self) -> bool:
-        """True from a failure until the next success."""
-        return self._failures > 0
-
     async def wait(self) -> None:
         """Return when a request may go: at once while healthy; as the single probe, after the backoff."""
         while self._failures or self._clock.monotonic() < self._open_at:
@@ -151,6 +150,10 @@ class CloudGate:
             self._open_at = max(self._open_at, now + self._retry.delay(self._failures, retry_after))
             self._closed_at = now
             self._failures += 1
+        self._release()
+
+    def pass_probe(self) -> None:
+        """The request that was to probe will not be sent: the next waiting one probes instead."""
         self._release()
 
     def _release(self) -> None:
@@ -197,6 +200,8 @@ class Outbox:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._series: dict[str, SnapshotSeries] = {}
         self._images: dict[tuple[str, int], bytes] = {}
+        self._writes: set[asyncio.Task[None]] = set()
+        self._in_flight: set[str] = set()
         self._outcomes: dict[str, asyncio.Future[tuple[str, str | None]]] = {}
         self._listeners: list[CALLBACK_TYPE] = []
         self._failing_since: float | None = None
@@ -228,17 +233,18 @@ class Outbox:
         self._changed()
 
     async def async_stop(self) -> None:
-        """Save everything and stop (unload). The entry cancels the background tasks."""
+        """Save everything and stop (unload). The entry cancels the background tasks.
+
+        Snapshots still being written are waited for (briefly), so the pictures of the moment are kept. The
+        repair issues go: they describe this outbox's view, and the next one raises them again if need be.
+        """
         self._stopped = True
         for series in self._series.values():
             series.cancel()
-        await self._store.async_save_now(self._data())
-
-    async def async_remove(self) -> None:
-        """Delete the stored backlog and its media (the entry is being removed)."""
-        await self._store.async_remove()
-        await self._media.async_remove_all()
+        if self._writes:
+            await asyncio.wait(list(self._writes), timeout=WRITE_WAIT_ON_STOP)
         self._issues.clear_all()
+        await self._store.async_save_now(self._data())
 
     # Intake ---------------------------------------------------------------------------------------------------
 
@@ -303,11 +309,15 @@ class Outbox:
         """Send until the cloud accepts, discards or refuses the event. Returns the receipt, if any."""
         while True:
             await self._gate.wait()
+            if record.event_id not in self._records:
+                self._gate.pass_probe()  # dropped by the outbox's limit while it waited: let another probe
+                return None
             started_at = self._clock.monotonic()
             try:
                 receipt = await self._attempt(record)
             except ChektRequestRejectedError as err:
                 self._gate.succeeded()
+                self.report_reachability(reachable=True)
                 return self._refused(record, err)
             except ChektError as err:
                 self._failed(err, started_at)
@@ -320,19 +330,29 @@ class Outbox:
         record.attempts += 1
         payload = record.sent_payload if record.sent_payload is not None else self._payload_for(record)
         request = record.event.to_chekt_event(record.event_id, payload)
+        self._in_flight.add(record.event_id)
         try:
-            async with self._requests:
+            return await self._send(record, request, payload)
+        finally:
+            self._in_flight.discard(record.event_id)
+
+    async def _send(self, record: Record, request: ChektEvent, payload: dict[str, Any]) -> EventReceipt:
+        async with self._requests:
+            # A token that cannot be had means the event never left: its body may still change (late flag).
+            await self._client.authenticate()
+            try:
                 return await self._client.send_event(request, sent_at=self._clock.now())
-        except ChektRateLimitedError, ChektAuthError:
-            raise
-        except ChektConnectionError as err:
-            if err.request_sent:
-                self._freeze(record, payload)
-            raise
-        except ChektError:
-            # The cloud may have taken this body: every retry must carry the very same one.
-            self._freeze(record, payload)
-            raise
+            except ChektError as err:
+                self._freeze_if_sent(record, payload, err)
+                raise
+
+    def _freeze_if_sent(self, record: Record, payload: dict[str, Any], err: ChektError) -> None:
+        """Keep the body of a request the cloud may have processed: every retry must carry the very same one."""
+        if isinstance(err, ChektRateLimitedError | ChektAuthError):
+            return
+        if isinstance(err, ChektConnectionError) and not err.request_sent:
+            return
+        self._freeze(record, payload)
 
     def _payload_for(self, record: Record) -> dict[str, Any]:
         payload = dict(record.event.payload)
@@ -488,11 +508,19 @@ class Outbox:
         if image is None or self._stopped:
             return
         self._images[(record.event_id, seq)] = image
-        self._start_task(self._write_image(record, seq, image), f"chekt snapshot file of {record.event_id}")
+        write = self._start_task(self._write_image(record, seq, image), f"chekt snapshot file of {record.event_id}")
+        if not write.done():
+            self._writes.add(write)
+            write.add_done_callback(self._writes.discard)
 
     async def _write_image(self, record: Record, seq: int, image: bytes) -> None:
         name = record.media_name(seq)
-        evicted = await self._media.async_write(record.event_id, name, image)
+        try:
+            evicted = await self._media.async_write(record.event_id, name, image)
+        except OSError as err:
+            # The picture stays in memory: it is still uploaded, it only would not survive a restart.
+            LOGGER.warning("Could not keep snapshot %d of event %s on disk: %s", seq, record.event_id, err)
+            return
         self._images.pop((record.event_id, seq), None)
         if record.event_id not in self._records or (record.accepted and not self._has_target(record, seq)):
             await self._media.async_delete([name])  # already uploaded from memory, or given up
@@ -522,12 +550,19 @@ class Outbox:
     # Bounds, bookkeeping and state ----------------------------------------------------------------------------
 
     def _enforce_event_limit(self) -> None:
-        """Over the limit, give up the oldest media first (delivered events), then, last, the oldest events."""
+        """Over the limit, give up the oldest media first (delivered events), then, last, the oldest events.
+
+        An event being sent right now is never dropped: the cloud may be taking it this very moment.
+        """
         excess = len(self._records) - self._limits.max_events
         if excess <= 0:
             return
         delivered = [record for record in self._records.values() if record.accepted]
-        waiting = [record for record in self._records.values() if not record.accepted]
+        waiting = [
+            record
+            for record in self._records.values()
+            if not record.accepted and record.event_id not in self._in_flight
+        ]
         for record in (delivered + waiting)[:excess]:
             if not record.accepted:
                 self._dropped_events += 1

@@ -130,10 +130,16 @@ class OutboxStore:
         for item in data.get("records", []):
             try:
                 records.append(Record.from_dict(item))
-            except (KeyError, TypeError, ValueError) as err:
+            except (AttributeError, KeyError, TypeError, ValueError) as err:
                 LOGGER.error("Skipping a damaged event in the CHeKT outbox: %s", err)
         records.sort(key=lambda record: int(record.event_id) if record.event_id.isdigit() else 0)
-        return StoredOutbox(records, int(data.get("events_sent", 0)), data.get("reported"))
+        events_sent = data.get("events_sent", 0)
+        reported = data.get("reported")
+        return StoredOutbox(
+            records,
+            events_sent if isinstance(events_sent, int) and not isinstance(events_sent, bool) else 0,
+            reported if isinstance(reported, dict) else None,
+        )
 
     def schedule_save(self, snapshot: Any) -> None:
         """Save soon; `snapshot()` is called at write time, so the latest state is what gets written."""

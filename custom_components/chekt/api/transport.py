@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 import ipaddress
 import json
+import re
 from typing import Any
 
 import aiohttp
@@ -25,6 +26,7 @@ from .errors import (
 
 # Cloud error bodies are echoed into logs and repair issues: keep them short.
 MAX_CLOUD_MESSAGE = 300
+_S3_MESSAGE = re.compile(r"<Message>([^<]{1,1000})</Message>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,9 @@ class HttpReply:
             for key in ("message", "error_description", "error"):
                 if isinstance(value.get(key), str) and value[key]:
                     return str(value[key])[:MAX_CLOUD_MESSAGE]
+        # Pre-signed URLs belong to S3, whose errors are XML: <Error><Code/><Message/></Error>.
+        if match := _S3_MESSAGE.search(self.body.decode(errors="replace")):
+            return match.group(1).strip()[:MAX_CLOUD_MESSAGE]
         return f"HTTP {self.status} without an explanation"
 
 
