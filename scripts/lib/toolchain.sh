@@ -13,7 +13,9 @@ readonly TOOLCHAIN_REQUIREMENTS="requirements_test.txt"
 # The sid root is shared by every checkout on the machine (CI clones into another folder).
 TOOLCHAIN_ROOT="${CHEKT_TOOLCHAIN_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/chekt-ha/sid-root}"
 readonly TOOLCHAIN_ROOT_VENV="/opt/chekt-venv"
-readonly TOOLCHAIN_ROOT_PACKAGES="python3.14,python3.14-venv,ca-certificates,libturbojpeg0"
+# libturbojpeg0: Home Assistant's camera integration; libatomic1: the Node.js runtime inside Playwright's wheel
+# (scripts/screenshots).
+readonly TOOLCHAIN_ROOT_PACKAGES="python3.14,python3.14-venv,ca-certificates,libturbojpeg0,libatomic1"
 
 _log() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -36,9 +38,9 @@ _native_python() {
   return 0
 }
 
-# A digest of what the environment must contain; the environment is rebuilt when it changes.
+# A digest of what the environment must contain; the environment is brought up to date when it changes.
 _requirements_digest() {
-  sha256sum "$TOOLCHAIN_REQUIREMENTS" | cut -d' ' -f1
+  { cat "$TOOLCHAIN_REQUIREMENTS"; echo "$TOOLCHAIN_ROOT_PACKAGES"; } | sha256sum | cut -d' ' -f1
 }
 
 # "native" or "root". A sid root once built stays the choice, so that the answer does not flip between runs.
@@ -116,6 +118,20 @@ _refresh_root_files() {
   fi
 }
 
+# Debian packages a root built before they were added to TOOLCHAIN_ROOT_PACKAGES still lacks.
+_install_missing_root_packages() {
+  local package missing=()
+  for package in ${TOOLCHAIN_ROOT_PACKAGES//,/ }; do
+    chroot "$TOOLCHAIN_ROOT" dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" ||
+      missing+=("$package")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  _log "installing ${missing[*]} into the root"
+  toolchain_run_in_root apt-get -qq -o Acquire::Check-Valid-Until=false update
+  toolchain_run_in_root /usr/bin/env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 _setup_root() {
   local digest stamp
   digest="$(_requirements_digest)"
@@ -125,9 +141,13 @@ _setup_root() {
   fi
   [ -x "$TOOLCHAIN_ROOT/usr/bin/python3.14" ] || _build_root
   _refresh_root_files
-  _log "installing the test stack into the root's virtual environment (about a minute and a half)"
-  toolchain_run_in_root /usr/bin/python3.14 -m venv --clear "$TOOLCHAIN_ROOT_VENV"
-  toolchain_run_in_root pip install --quiet --upgrade pip
+  _install_missing_root_packages
+  # The environment is updated in place, not rebuilt: tests or the demo of another checkout may be using it.
+  if [ ! -x "$TOOLCHAIN_ROOT$TOOLCHAIN_ROOT_VENV/bin/python" ]; then
+    toolchain_run_in_root /usr/bin/python3.14 -m venv "$TOOLCHAIN_ROOT_VENV"
+    toolchain_run_in_root pip install --quiet --upgrade pip
+  fi
+  _log "installing the test and development stack into the root's virtual environment (about two minutes)"
   toolchain_run_in_root pip install --quiet -r "$PWD/$TOOLCHAIN_REQUIREMENTS"
   echo "$digest" >"$stamp"
 }
