@@ -203,7 +203,6 @@ def test_exception_translations_both_ways(strings: dict[str, Any]) -> None:
     assert used == set(strings["exceptions"])
 
 
-@pytest.mark.xfail(strict=True, reason="strings.json has no `issues` section yet (reported)")
 def test_repair_issue_translations(strings: dict[str, Any]) -> None:
     issues = strings.get("issues", {})
     assert set(issues) == {ISSUE_DELIVERY_FAILING, ISSUE_EVENTS_REJECTED, ISSUE_OUTBOX_FULL}
@@ -228,7 +227,6 @@ def _texts(node: Any) -> list[str]:
     return [node] if isinstance(node, str) else []
 
 
-@pytest.mark.xfail(strict=True, reason="`https://<tenant>/oauth/token` in strings.json (reported)")
 def test_no_text_breaks_the_frontends_message_format(strings: dict[str, Any]) -> None:
     """The frontend renders texts as ICU messages: `<word>` is a tag and shows "Translation error: UNCLOSED_TAG"."""
     assert not [text for text in _texts(strings) if re.search(r"<[A-Za-z][^>]*>", text)]

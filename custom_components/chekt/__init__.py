@@ -118,9 +118,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: ChektConfigEntry) -> boo
 
 async def async_unload_entry(hass: HomeAssistant, entry: ChektConfigEntry) -> bool:
     """Stop forwarding and save the outbox; every task and listener of the entry ends with it."""
+    if not await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
+        return False
     entry.runtime_data.forwarder.async_stop()
     await entry.runtime_data.outbox.async_stop()
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    return True
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: ChektConfigEntry) -> None:
@@ -142,7 +144,11 @@ async def _async_reload_on_update(hass: HomeAssistant, entry: ChektConfigEntry) 
 async def _async_check_credentials(hass: HomeAssistant, entry: ChektConfigEntry, client: ChektClient) -> None:
     try:
         await client.authenticate()
-        entry.runtime_data.outbox.report_reachability(reachable=True)
+        outbox = entry.runtime_data.outbox
+        # The token endpoint is another host than the event API: it only fills in an unknown state, and never
+        # overrules what deliveries have seen.
+        if outbox.state.cloud_reachable is None:
+            outbox.report_reachability(reachable=True)
     except ChektAuthError as err:
         LOGGER.error("CHeKT refused the credentials of %s: %s", entry.title, err)
         _start_reauth(hass, entry)

@@ -37,6 +37,7 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: ChektCo
         "outbox": {
             "backlog": state.backlog,
             "events_sent": state.events_sent,
+            "pending_uploads": state.pending_uploads,
             "cloud_reachable": state.cloud_reachable,
             "last_event_time": state.last_event_time.isoformat() if state.last_event_time else None,
             "last_event_type": state.last_event_type,

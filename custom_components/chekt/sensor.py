@@ -33,11 +33,7 @@ async def async_setup_entry(
     )
     for subentry_id, subentry in entry.subentries.items():
         async_add_entities(
-            [
-                MappedLastEventSensor(
-                    outbox, mapping_device(entry, subentry), f"{subentry_id}_last_event", subentry_id
-                )
-            ],
+            [MappedLastEventSensor(outbox, mapping_device(entry, subentry), f"{subentry_id}_last_event", subentry_id)],
             config_subentry_id=subentry_id,
         )
 
@@ -61,7 +57,7 @@ class LastEventSensor(ChektEntity, SensorEntity):
 
 
 class EventsSentSensor(ChektEntity, SensorEntity):
-    """How many events the cloud accepted or discarded since Home Assistant started."""
+    """How many events the cloud accepted or discarded; the count is kept across restarts with the outbox."""
 
     _attr_entity_category = EntityCategory.DIAGNOSTIC
     _attr_state_class = SensorStateClass.TOTAL_INCREASING

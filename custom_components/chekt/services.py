@@ -81,13 +81,14 @@ async def _async_send_event(call: ServiceCall) -> ServiceResponse:
         payload={"source": "action", **data[ATTR_PAYLOAD]},
     )
     delivery = entry.runtime_data.outbox.submit(event)
-    status, reason = Outcome.QUEUED, None
-    if delivery.outcome is not None:
-        try:
-            async with asyncio.timeout(RESPONSE_WAIT):
-                status, reason = await asyncio.shield(delivery.outcome)
-        except TimeoutError:
-            pass
+    if not call.return_response:
+        # Nobody waits for the answer: do not hold up the automation; the outbox delivers the event regardless.
+        return None
+    try:
+        async with asyncio.timeout(RESPONSE_WAIT):
+            status, reason = await asyncio.shield(delivery.outcome)
+    except TimeoutError:
+        status, reason = Outcome.QUEUED, None
     return {"event_id": delivery.event_id, "status": status, "reason": reason}
 
 

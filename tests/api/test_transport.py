@@ -115,14 +115,16 @@ def test_rate_limit_without_retry_after_says_no_wait() -> None:
 # -- what the cloud said went wrong --
 
 
-async def test_s3_xml_error_has_no_cloud_message(sim: ChektSimulator, session: aiohttp.ClientSession) -> None:
+async def test_s3_xml_error_message_is_read(sim: ChektSimulator, session: aiohttp.ClientSession) -> None:
     client = make_client(sim, session)
     receipt = await client.send_event(make_event(upload_snapshot_count=1))
     sim.inject(Fault("upload", "status", status=404))
     with pytest.raises(ChektRequestRejectedError) as caught:
         await client.upload(receipt.uploads.snapshots[0], JPEG)
     assert caught.value.status == 404
-    assert caught.value.cloud_message == "HTTP 404 without an explanation"
+    assert caught.value.cloud_message
+    assert caught.value.cloud_message != "HTTP 404 without an explanation"
+    assert "<" not in caught.value.cloud_message
 
 
 async def test_callback_error_carries_the_api_message(sim: ChektSimulator, session: aiohttp.ClientSession) -> None:
