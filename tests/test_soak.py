@@ -229,3 +229,4 @@ async def test_soak(
     assert result["L"] == result["U"] == result["O"] == 0
     assert result["D"] == result["E"]
     assert result["S"] == result["S_expected"]
+    assert not sim.malformed, sim.malformed
