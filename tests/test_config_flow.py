@@ -36,8 +36,10 @@ from custom_components.chekt.const import (
     CONF_API_URL,
     CONF_AUDIENCE,
     CONF_CLIENT_ID,
+    CONF_EVENT_CLIP_MAX,
     CONF_KEY_ID,
     CONF_LATE_AFTER,
+    CONF_SHORT_CLIP_LENGTH,
     CONF_SIGNING_KEY,
     CONF_SNAPSHOT_INTERVAL,
     CONF_TOKEN_URL,
@@ -795,21 +797,43 @@ async def test_options_flow(hass: HomeAssistant) -> None:
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
     schema = result["data_schema"]
-    assert schema({}) == {CONF_SNAPSHOT_INTERVAL: 1.0, CONF_TROUBLE_DELAY: 60, CONF_LATE_AFTER: 300}
+    assert schema({}) == {
+        CONF_SNAPSHOT_INTERVAL: 1.0,
+        CONF_TROUBLE_DELAY: 60,
+        CONF_LATE_AFTER: 300,
+        CONF_SHORT_CLIP_LENGTH: 10,
+        CONF_EVENT_CLIP_MAX: 120,
+    }
 
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_SNAPSHOT_INTERVAL: 0.5, CONF_TROUBLE_DELAY: 120.0, CONF_LATE_AFTER: 600.0}
+        result["flow_id"],
+        {
+            CONF_SNAPSHOT_INTERVAL: 0.5,
+            CONF_TROUBLE_DELAY: 120.0,
+            CONF_LATE_AFTER: 600.0,
+            CONF_SHORT_CLIP_LENGTH: 15.0,
+            CONF_EVENT_CLIP_MAX: 300.0,
+        },
     )
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {CONF_SNAPSHOT_INTERVAL: 0.5, CONF_TROUBLE_DELAY: 120, CONF_LATE_AFTER: 600}
+    assert entry.options == {
+        CONF_SNAPSHOT_INTERVAL: 0.5,
+        CONF_TROUBLE_DELAY: 120,
+        CONF_LATE_AFTER: 600,
+        CONF_SHORT_CLIP_LENGTH: 15,
+        CONF_EVENT_CLIP_MAX: 300,
+    }
     assert isinstance(entry.options[CONF_TROUBLE_DELAY], int)
+    assert isinstance(entry.options[CONF_SHORT_CLIP_LENGTH], int)
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
 
     assert suggested(result, CONF_SNAPSHOT_INTERVAL) == 0.5
     assert suggested(result, CONF_TROUBLE_DELAY) == 120
     assert suggested(result, CONF_LATE_AFTER) == 600
+    assert suggested(result, CONF_SHORT_CLIP_LENGTH) == 15
+    assert suggested(result, CONF_EVENT_CLIP_MAX) == 300
 
     with pytest.raises(InvalidData):
         await hass.config_entries.options.async_configure(
@@ -819,6 +843,10 @@ async def test_options_flow(hass: HomeAssistant) -> None:
         await hass.config_entries.options.async_configure(
             result["flow_id"], {CONF_SNAPSHOT_INTERVAL: 1.0, CONF_TROUBLE_DELAY: 3601}
         )
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(result["flow_id"], {CONF_SHORT_CLIP_LENGTH: 1})
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(result["flow_id"], {CONF_EVENT_CLIP_MAX: 601})
 
 
 # --- translations ---

@@ -1387,3 +1387,11 @@ async def test_files_left_without_an_event_are_deleted_at_start(
     await hass.async_block_till_done()
 
     assert await media_files(hass, entry) == []
+
+
+def test_backoff_stays_at_its_ceiling_however_long_the_outage() -> None:
+    # Some 1,000 failures in a row (a day without the cloud) used to overflow 2**failures into an OverflowError.
+    retry = RetryPolicy(initial_delay=1.0, max_delay=120.0)
+    for failures in (0, 7, 1_023, 1_024, 100_000):
+        ceiling = min(120.0, 2.0 ** min(failures, 10))
+        assert ceiling / 2 <= retry.delay(failures) <= ceiling

@@ -687,6 +687,28 @@ async def test_upload_then_callback(sim: ChektSimulator, http: aiohttp.ClientSes
     ]
 
 
+async def test_listeners_hear_each_answered_request(
+    sim: ChektSimulator, http: aiohttp.ClientSession, token: str
+) -> None:
+    heard: list[tuple[str, int | None]] = []
+    remove = sim.add_listener(lambda record: heard.append((type(record).__name__, getattr(record, "status", None))))
+    reply = await accepted_event(http, sim, token, upload_snapshot_count=1)
+    snapshot = reply["uploads"]["snapshots"][0]
+    assert (await put(http, snapshot["callback_put_url"])).status == 409
+    assert (await put(http, snapshot["upload_put_url"], JPEG_BYTES, **{"Content-Type": "image/jpeg"})).status == 200
+    assert (await put(http, snapshot["callback_put_url"])).status == 200
+    assert (await post_event(http, sim, "not-a-token", event_body()))[0] == 401
+    remove()
+    await accepted_event(http, sim, token)
+    assert heard == [
+        ("EventRecord", 201),
+        ("CallbackRecord", 409),
+        ("UploadRecord", None),
+        ("CallbackRecord", 200),
+        ("EventRecord", 401),
+    ]
+
+
 async def test_upload_records_media_that_is_not_real(
     sim: ChektSimulator, http: aiohttp.ClientSession, token: str
 ) -> None:

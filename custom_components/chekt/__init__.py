@@ -22,12 +22,17 @@ from homeassistant.helpers.storage import STORAGE_DIR
 from homeassistant.helpers.typing import ConfigType
 
 from .api import ChektAuthError, ChektClient, ChektConfigError, ChektError
+from .clips import ClipSettings
 from .connection import async_create_client
 from .const import (
+    CONF_EVENT_CLIP_MAX,
     CONF_LATE_AFTER,
+    CONF_SHORT_CLIP_LENGTH,
     CONF_SNAPSHOT_INTERVAL,
     CONF_TROUBLE_DELAY,
+    DEFAULT_EVENT_CLIP_MAX,
     DEFAULT_LATE_AFTER,
+    DEFAULT_SHORT_CLIP_LENGTH,
     DEFAULT_SNAPSHOT_INTERVAL,
     DEFAULT_TROUBLE_DELAY,
     DOMAIN,
@@ -93,6 +98,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: ChektConfigEntry) -> boo
         snapshot_interval=entry.options.get(CONF_SNAPSHOT_INTERVAL, DEFAULT_SNAPSHOT_INTERVAL),
         limits=limits,
         on_auth_failed=lambda: entry.async_start_reauth(hass),
+        clip_settings=ClipSettings(
+            short_seconds=entry.options.get(CONF_SHORT_CLIP_LENGTH, DEFAULT_SHORT_CLIP_LENGTH),
+            event_max_seconds=entry.options.get(CONF_EVENT_CLIP_MAX, DEFAULT_EVENT_CLIP_MAX),
+        ),
     )
     # The backlog kept from before a restart goes out first, in order, before any new event of its source.
     await outbox.async_start()
@@ -133,7 +142,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: ChektConfigEntry) -> No
 
 
 def media_folder(hass: HomeAssistant, entry_id: str) -> Path:
-    """Where an entry's pending snapshots are kept: under Home Assistant's storage, never under www."""
+    """Where an entry's pending snapshots and clips are kept: under Home Assistant's storage, never under www."""
     return Path(hass.config.path(STORAGE_DIR, f"{DOMAIN}_media", entry_id))
 
 

@@ -33,3 +33,6 @@ class CloudConnectivity(ChektEntity, BinarySensorEntity):
     def is_on(self) -> bool | None:
         """None until the first request has told."""
         return self._outbox.state.cloud_reachable
+
+    def _shown(self) -> object:
+        return self._outbox.state.cloud_reachable

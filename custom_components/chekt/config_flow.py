@@ -65,11 +65,13 @@ from .const import (
     CONF_CAMERA_ENTITY_ID,
     CONF_CAMERA_ID,
     CONF_CLIENT_ID,
+    CONF_EVENT_CLIP_MAX,
     CONF_KEY_ID,
     CONF_LATE_AFTER,
     CONF_LOCATION_ID,
     CONF_PANEL_ENTITY_ID,
     CONF_RECORDER_ID,
+    CONF_SHORT_CLIP_LENGTH,
     CONF_SIGNAL_MONITORING_CENTER,
     CONF_SIGNING_KEY,
     CONF_SNAPSHOT_COUNT,
@@ -79,7 +81,9 @@ from .const import (
     CONF_TROUBLE_ON_UNAVAILABLE,
     CONF_UPLOAD_EVENT_MP4,
     CONF_UPLOAD_SHORT_MP4,
+    DEFAULT_EVENT_CLIP_MAX,
     DEFAULT_LATE_AFTER,
+    DEFAULT_SHORT_CLIP_LENGTH,
     DEFAULT_SIGNAL_MONITORING_CENTER,
     DEFAULT_SNAPSHOT_COUNT,
     DEFAULT_SNAPSHOT_INTERVAL,
@@ -105,6 +109,10 @@ MAX_SNAPSHOT_INTERVAL: Final = 10.0
 MAX_TROUBLE_DELAY: Final = 3600
 MIN_LATE_AFTER: Final = 30
 MAX_LATE_AFTER: Final = 86400
+MIN_SHORT_CLIP_LENGTH: Final = 2
+MAX_SHORT_CLIP_LENGTH: Final = 60
+MIN_EVENT_CLIP_MAX: Final = 10
+MAX_EVENT_CLIP_MAX: Final = 600
 
 # Error keys (translated in strings.json under config.error / config_subentries.<type>.error).
 ERROR_EMPTY_ID: Final = "empty_id"
@@ -189,6 +197,24 @@ OPTIONS_SCHEMA: Final = probatio.Schema(
         probatio.Optional(CONF_LATE_AFTER, default=DEFAULT_LATE_AFTER): NumberSelector(
             NumberSelectorConfig(
                 min=MIN_LATE_AFTER, max=MAX_LATE_AFTER, step=1, unit_of_measurement="s", mode=NumberSelectorMode.BOX
+            )
+        ),
+        probatio.Optional(CONF_SHORT_CLIP_LENGTH, default=DEFAULT_SHORT_CLIP_LENGTH): NumberSelector(
+            NumberSelectorConfig(
+                min=MIN_SHORT_CLIP_LENGTH,
+                max=MAX_SHORT_CLIP_LENGTH,
+                step=1,
+                unit_of_measurement="s",
+                mode=NumberSelectorMode.BOX,
+            )
+        ),
+        probatio.Optional(CONF_EVENT_CLIP_MAX, default=DEFAULT_EVENT_CLIP_MAX): NumberSelector(
+            NumberSelectorConfig(
+                min=MIN_EVENT_CLIP_MAX,
+                max=MAX_EVENT_CLIP_MAX,
+                step=1,
+                unit_of_measurement="s",
+                mode=NumberSelectorMode.BOX,
             )
         ),
     }
@@ -434,7 +460,7 @@ class ChektConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class ChektOptionsFlow(OptionsFlow):
-    """Snapshot interval, trouble delay and the age after which an event is flagged late.
+    """Snapshot interval, trouble delay, the age after which an event is flagged late, and the clips' lengths.
 
     A plain `OptionsFlow`: the integration's update listener reloads the entry when the options change.
     """
@@ -447,6 +473,8 @@ class ChektOptionsFlow(OptionsFlow):
                     CONF_SNAPSHOT_INTERVAL: float(user_input[CONF_SNAPSHOT_INTERVAL]),
                     CONF_TROUBLE_DELAY: round(user_input[CONF_TROUBLE_DELAY]),
                     CONF_LATE_AFTER: round(user_input[CONF_LATE_AFTER]),
+                    CONF_SHORT_CLIP_LENGTH: round(user_input[CONF_SHORT_CLIP_LENGTH]),
+                    CONF_EVENT_CLIP_MAX: round(user_input[CONF_EVENT_CLIP_MAX]),
                 }
             )
         return self.async_show_form(

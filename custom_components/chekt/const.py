@@ -29,6 +29,12 @@ DEFAULT_SNAPSHOT_INTERVAL: Final = 1.0
 DEFAULT_TROUBLE_DELAY: Final = 60
 # Events delivered later than this (seconds after they happened) are flagged `late` in their payload.
 DEFAULT_LATE_AFTER: Final = 300
+CONF_SHORT_CLIP_LENGTH: Final = "short_clip_length"
+CONF_EVENT_CLIP_MAX: Final = "event_clip_max"
+# Seconds of a short clip (after the alarm; plus look-back when the camera's stream is preloaded).
+DEFAULT_SHORT_CLIP_LENGTH: Final = 10
+# The longest event clip, in seconds: an alarm that stays on longer gets this much.
+DEFAULT_EVENT_CLIP_MAX: Final = 120
 
 # Subentry types.
 SUBENTRY_CAMERA: Final = "camera"

@@ -1,4 +1,4 @@
-"""Media beside the outbox: snapshots taken at the moment of an event, and the folder that keeps them.
+"""Media beside the outbox: snapshots taken at the moment of an event, and the folder that keeps them (and clips).
 
 Snapshots are written to disk under Home Assistant's storage as soon as they are taken, so a backlog delivered
 after an outage still carries the pictures of the moment, and a restart does not lose them. The folder has a
@@ -22,6 +22,9 @@ from .const import LOGGER
 
 JPEG = "image/jpeg"
 SNAPSHOT_TIMEOUT = 10
+# Snapshot files written, read or deleted at once. A burst of alarms takes hundreds of snapshots in a moment;
+# one executor thread each would fight the event loop for the GIL and stall it for tens of milliseconds.
+FILE_JOBS = 2
 
 type TaskStarter = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
 type ImageCallback = Callable[[int, bytes | None], None]
@@ -63,6 +66,10 @@ class SnapshotSeries:
         self._task.cancel()
         for settled in self._settled:
             settled.set()
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once every snapshot has settled (or the series was cancelled)."""
+        self._task.add_done_callback(lambda _task: callback())
 
     async def _take_all(self) -> None:
         loop = self._hass.loop
@@ -125,11 +132,18 @@ class MediaStore:
         self.budget_bytes = budget_bytes
         # Oldest first: dicts keep insertion order, and files are added in the order they were taken.
         self._files: dict[str, MediaFile] = {}
+        self._total = 0  # what `_files` weighs, kept up to date: the budget is checked on every write
+        self._file_jobs = asyncio.Semaphore(FILE_JOBS)
+
+    @property
+    def folder(self) -> Path:
+        """Where the files are kept (clips are recorded straight into it)."""
+        return self._folder
 
     @property
     def total_bytes(self) -> int:
         """What the stored media weighs now."""
-        return sum(file.size for file in self._files.values())
+        return self._total
 
     @property
     def count(self) -> int:
@@ -143,34 +157,59 @@ class MediaStore:
     async def async_load(self, keep: set[str]) -> None:
         """Index the folder, deleting files that no pending event refers to (left by a crash)."""
         self._files = await self._hass.async_add_executor_job(self._scan, keep)
+        self._total = sum(file.size for file in self._files.values())
 
     async def async_write(self, event_id: str, name: str, data: bytes) -> list[MediaFile]:
         """Store `data` as `name`; returns the older files evicted to stay within the budget."""
-        await self._hass.async_add_executor_job(self._write_file, name, data)
-        self._files[name] = MediaFile(event_id, name, len(data))
+        async with self._file_jobs:
+            await self._hass.async_add_executor_job(self._write_file, name, data)
+        self._keep(MediaFile(event_id, name, len(data)))
+        return await self._async_enforce_budget(keep=name)
+
+    async def async_adopt(self, event_id: str, name: str) -> list[MediaFile]:
+        """Take in `name`, already written into the folder (a clip); returns the older files evicted for it."""
+        size = await self._hass.async_add_executor_job(self._size, name)
+        self._keep(MediaFile(event_id, name, size))
         return await self._async_enforce_budget(keep=name)
 
     async def async_read(self, name: str) -> bytes | None:
         """The content of `name`, or None when it is gone."""
         if name not in self._files:
             return None
-        return await self._hass.async_add_executor_job(self._read_file, name)
+        async with self._file_jobs:
+            return await self._hass.async_add_executor_job(self._read_file, name)
 
     async def async_delete(self, names: list[str]) -> None:
         """Forget and delete files (uploaded, or no longer wanted)."""
-        names = [name for name in names if self._files.pop(name, None) is not None]
+        names = [name for name in names if self._forget(name)]
         if names:
-            await self._hass.async_add_executor_job(self._delete_files, names)
+            async with self._file_jobs:
+                await self._hass.async_add_executor_job(self._delete_files, names)
 
     async def async_remove_all(self) -> None:
         """Delete the folder and everything in it (the config entry is being removed)."""
         self._files.clear()
+        self._total = 0
         await self._hass.async_add_executor_job(self._remove_folder)
 
+    def _keep(self, file: MediaFile) -> None:
+        if (replaced := self._files.get(file.name)) is not None:
+            self._total -= replaced.size
+        self._files[file.name] = file
+        self._total += file.size
+
+    def _forget(self, name: str) -> bool:
+        if (file := self._files.pop(name, None)) is None:
+            return False
+        self._total -= file.size
+        return True
+
     async def _async_enforce_budget(self, keep: str) -> list[MediaFile]:
+        if self._total <= self.budget_bytes:
+            return []
         evicted: list[MediaFile] = []
         total = self.total_bytes
-        for file in list(self._files.values()):
+        for file in self._files.values():  # oldest first; nothing changes `_files` before the loop ends
             if total <= self.budget_bytes:
                 break
             if file.name == keep:
@@ -196,6 +235,9 @@ class MediaStore:
         partial = self._folder / f".{name}.partial"
         partial.write_bytes(data)
         partial.replace(self._folder / name)
+
+    def _size(self, name: str) -> int:
+        return (self._folder / name).stat().st_size
 
     def _read_file(self, name: str) -> bytes | None:
         try:

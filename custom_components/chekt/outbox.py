@@ -9,6 +9,8 @@
   every retry. Failures that may pass (network, timeouts, 5xx, 429) are retried with exponential backoff and
   jitter, honouring Retry-After; while the cloud fails, one request probes it and the others wait.
 - Refusals (400/403/404) are recorded, logged once with the cloud's message and not retried.
+- Clips (clips.py) start recording when their event is submitted; an alarm's `inactive` ends its event clip.
+  Each is kept on disk beside the snapshots, and uploaded once the event is accepted and the clip is done.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import random
 from typing import Any
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.json import json_bytes, json_fragment
 
 from .api import (
     ChektAuthError,
@@ -35,6 +38,7 @@ from .api import (
     MediaKind,
     UploadTarget,
 )
+from .clips import ClipRecorder, ClipSettings
 from .clock import Clock
 from .const import LOGGER
 from .media import MediaFile, MediaStore, SnapshotSeries, TaskStarter
@@ -44,6 +48,8 @@ from .store import OutboxStore, Record
 
 # How long unloading waits for snapshots still being written to disk.
 WRITE_WAIT_ON_STOP = 2.0
+# Backoff doubles per failure up to `max_delay`; beyond this many doublings it has long reached it.
+MAX_BACKOFF_EXPONENT = 64
 
 
 class Outcome:
@@ -67,7 +73,8 @@ class RetryPolicy:
         """Seconds to wait after `failures` failures in a row: Retry-After when given, else exponential."""
         if retry_after is not None:
             return retry_after + random.uniform(0, self.initial_delay)  # noqa: S311 -- jitter, not secrecy
-        ceiling = min(self.max_delay, self.initial_delay * 2**failures)
+        # The exponent is capped: after about a thousand failures (a day's outage) 2**failures overflows a float.
+        ceiling = min(self.max_delay, self.initial_delay * 2 ** min(failures, MAX_BACKOFF_EXPONENT))
         return random.uniform(ceiling / 2, ceiling)  # noqa: S311
 
 
@@ -179,6 +186,7 @@ class Outbox:
         limits: OutboxLimits | None = None,
         retry: RetryPolicy | None = None,
         on_auth_failed: Callable[[], None] | None = None,
+        clip_settings: ClipSettings | None = None,
     ) -> None:
         """Nothing runs until `async_start`."""
         self._hass = hass
@@ -195,7 +203,10 @@ class Outbox:
         self._gate = CloudGate(self._clock, self._retry)
         self._requests = asyncio.Semaphore(self._retry.max_concurrent_requests)
         self._records: dict[str, Record] = {}
-        self._serialized: dict[str, dict[str, Any]] = {}
+        # Each record's stored form as JSON, in the order the records came; None when it changed since the last
+        # save. A record is serialized again when the store writes (not on every change), and only if it changed:
+        # saving a large backlog joins ready JSON instead of encoding every record in the event loop each time.
+        self._serialized: dict[str, json_fragment | None] = {}
         self._queues: dict[str, deque[Record]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._series: dict[str, SnapshotSeries] = {}
@@ -204,6 +215,11 @@ class Outbox:
         self._in_flight: set[str] = set()
         self._outcomes: dict[str, asyncio.Future[tuple[str, str | None]]] = {}
         self._listeners: list[CALLBACK_TYPE] = []
+        self._source_listeners: dict[str, list[CALLBACK_TYPE]] = {}
+        # What `_changed` reports, kept up to date record by record (`_tally`) instead of counted on each change.
+        self._tally: dict[str, tuple[int, int]] = {}
+        self._waiting = 0
+        self._pending_uploads = 0
         self._failing_since: float | None = None
         self._failing_reported = False
         self._rejections = 0
@@ -216,6 +232,9 @@ class Outbox:
         # that the state the monitoring center sees and the events that change it survive a restart together.
         self.reported: Callable[[], dict[str, Any] | None] = lambda: None
         self.restored_reported: dict[str, Any] | None = None
+        self._clips = ClipRecorder(
+            hass, media, clip_settings or ClipSettings(), start_task=start_task, on_clip=self._keep_clip
+        )
 
     # Life cycle -----------------------------------------------------------------------------------------------
 
@@ -224,9 +243,13 @@ class Outbox:
         stored = await self._store.async_load()
         self.state.events_sent = stored.events_sent
         self.restored_reported = stored.reported
-        await self._media.async_load(keep={name for record in stored.records for name in record.media.values()})
+        await self._media.async_load(
+            keep={name for record in stored.records for name in (*record.media.values(), *record.clips.values())}
+        )
+        await self._clips.async_start()
         for record in stored.records:
             record.media = {seq: name for seq, name in record.media.items() if self._media.has(name)}
+            record.clips = {kind: name for kind, name in record.clips.items() if self._media.has(name)}
             self._add(record)
         if stored.records:
             LOGGER.info("Delivering %d events kept in the CHeKT outbox", len(stored.records))
@@ -235,12 +258,14 @@ class Outbox:
     async def async_stop(self) -> None:
         """Save everything and stop (unload). The entry cancels the background tasks.
 
-        Snapshots still being written are waited for (briefly), so the pictures of the moment are kept. The
-        repair issues go: they describe this outbox's view, and the next one raises them again if need be.
+        Snapshots still being written are waited for (briefly), so the pictures of the moment are kept; clips
+        being recorded end here and keep what they captured. The repair issues go: they describe this outbox's
+        view, and the next one raises them again if need be.
         """
         self._stopped = True
         for series in self._series.values():
             series.cancel()
+        await self._clips.async_stop()
         if self._writes:
             await asyncio.wait(list(self._writes), timeout=WRITE_WAIT_ON_STOP)
         self._issues.clear_all()
@@ -255,9 +280,10 @@ class Outbox:
         outcome: asyncio.Future[tuple[str, str | None]] = self._hass.loop.create_future()
         self._outcomes[record.event_id] = outcome
         self._add(record)
+        self._clips.on_event(record.event_id, event)
         if event.snapshot_count and event.camera_entity_id:
             # The first snapshot is taken now, in parallel with the request, never after the reply.
-            self._series[record.event_id] = SnapshotSeries(
+            series = SnapshotSeries(
                 self._hass,
                 event.camera_entity_id,
                 event.snapshot_count,
@@ -265,15 +291,22 @@ class Outbox:
                 start_task=self._start_task,
                 on_image=lambda seq, image: self._keep_image(record, seq, image),
             )
+            self._series[record.event_id] = series
+            # Once every snapshot has settled the series has nothing more to say: a backlog need not keep it.
+            series.when_done(lambda: self._series_done(record.event_id, series))
         self._enforce_event_limit()
         self._changed()
         return Delivery(record.event_id, outcome)
 
     @callback
-    def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Call `listener` whenever `state` changes; returns the function that removes it."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+    def async_add_listener(self, listener: CALLBACK_TYPE, source: str | None = None) -> CALLBACK_TYPE:
+        """Call `listener` whenever `state` changes; returns the function that removes it.
+
+        With `source`, only when `state.last_by_source[source]` changes.
+        """
+        listeners = self._listeners if source is None else self._source_listeners.setdefault(source, [])
+        listeners.append(listener)
+        return lambda: listeners.remove(listener)
 
     def _add(self, record: Record) -> None:
         self._records[record.event_id] = record
@@ -415,6 +448,8 @@ class Outbox:
         state.last_status = status
         state.last_reason = reason
         state.last_by_source[record.event.source] = (now, status, reason)
+        for listener in list(self._source_listeners.get(record.event.source, ())):
+            listener()
 
     # Uploading media ------------------------------------------------------------------------------------------
 
@@ -432,16 +467,31 @@ class Outbox:
 
     async def _upload_target(self, record: Record, target: UploadTarget) -> None:
         if target.kind is not MediaKind.SNAPSHOT:
-            LOGGER.debug("No %s is recorded for event %s", target.kind, record.event_id)
+            if (clip := await self._clip(record, target)) is None:
+                LOGGER.debug("No %s is recorded for event %s", target.kind, record.event_id)
+            else:
+                await self._upload_and_confirm(record, target, clip)
         elif (image := await self._image(record, target.seq)) is None:
             LOGGER.warning("Snapshot %d of event %s is missing; nothing to upload", target.seq, record.event_id)
         else:
-            deadline = self._url_deadline(record, target)
-            if await self._retry_until(lambda: self._client.upload(target, image), deadline, record, target):
-                # The callback may outlive the upload URL; give it time of its own.
-                callback_deadline = max(deadline, self._clock.now() + self._limits.default_url_lifetime)
-                await self._retry_until(lambda: self._client.confirm_upload(target), callback_deadline, record, target)
+            await self._upload_and_confirm(record, target, image)
         self._target_done(record, target)
+
+    async def _upload_and_confirm(self, record: Record, target: UploadTarget, data: bytes) -> None:
+        deadline = self._url_deadline(record, target)
+        if await self._retry_until(lambda: self._client.upload(target, data), deadline, record, target):
+            # The callback may outlive the upload URL; give it time of its own.
+            callback_deadline = max(deadline, self._clock.now() + self._limits.default_url_lifetime)
+            await self._retry_until(lambda: self._client.confirm_upload(target), callback_deadline, record, target)
+
+    async def _clip(self, record: Record, target: UploadTarget) -> bytes | None:
+        """The clip of `target`'s kind, once recorded (ended in time for its upload URL), or None."""
+        if target.kind not in record.clips:
+            seconds_left = (self._url_deadline(record, target) - self._clock.now()).total_seconds()
+            await self._clips.async_clip(record.event_id, target.kind, seconds_left)
+        if (name := record.clips.get(target.kind)) is None:
+            return None
+        return await self._media.async_read(name)
 
     async def _image(self, record: Record, seq: int) -> bytes | None:
         if (series := self._series.get(record.event_id)) is not None:
@@ -499,10 +549,16 @@ class Outbox:
             record.targets.remove(target)
         if target.kind is MediaKind.SNAPSHOT:
             self._forget_image(record, target.seq)
+        else:
+            self._forget_clip(record, target.kind)
         self._touch(record)
         self._changed()
 
     # Keeping snapshots ----------------------------------------------------------------------------------------
+
+    def _series_done(self, event_id: str, series: SnapshotSeries) -> None:
+        if self._series.get(event_id) is series:
+            del self._series[event_id]
 
     def _keep_image(self, record: Record, seq: int, image: bytes | None) -> None:
         if image is None or self._stopped:
@@ -537,14 +593,32 @@ class Outbox:
         if (name := record.media.pop(seq, None)) is not None:
             self._start_task(self._media.async_delete([name]), f"chekt delete {name}")
 
+    # Keeping clips (recorded by clips.py straight into the media folder) -------------------------------------
+
+    def _keep_clip(self, event_id: str, kind: MediaKind, name: str, evicted: list[MediaFile]) -> None:
+        record = self._records.get(event_id)
+        if record is None or (record.accepted and not any(t.kind is kind for t in record.targets or ())):
+            self._start_task(self._media.async_delete([name]), f"chekt delete {name}")  # no longer wanted
+        else:
+            record.clips[kind] = name
+            self._touch(record)
+        self._drop_evicted(evicted)
+
+    def _forget_clip(self, record: Record, kind: MediaKind) -> None:
+        if (name := record.clips.pop(kind, None)) is not None:
+            self._start_task(self._media.async_delete([name]), f"chekt delete {name}")
+
     def _drop_evicted(self, evicted: list[MediaFile]) -> None:
         for file in evicted:
             if (owner := self._records.get(file.event_id)) is not None:
                 owner.media = {seq: name for seq, name in owner.media.items() if name != file.name}
+                owner.clips = {kind: name for kind, name in owner.clips.items() if name != file.name}
                 self._touch(owner)
         if evicted:
             self._dropped_media += len(evicted)
-            LOGGER.warning("The CHeKT outbox is over its media budget; dropped the %d oldest snapshots", len(evicted))
+            LOGGER.warning(
+                "The CHeKT outbox is over its media budget; dropped the %d oldest snapshots or clips", len(evicted)
+            )
             self._issues.outbox_full(self._dropped_media, self._dropped_events)
 
     # Bounds, bookkeeping and state ----------------------------------------------------------------------------
@@ -583,10 +657,14 @@ class Outbox:
         if self._records.pop(record.event_id, None) is None:
             return
         self._serialized.pop(record.event_id, None)
+        self._count(record.event_id, (0, 0))
         if (series := self._series.pop(record.event_id, None)) is not None:
             series.cancel()
         for seq in list(record.media):
             self._forget_image(record, seq)
+        for kind in list(record.clips):
+            self._forget_clip(record, kind)
+        self._clips.discard(record.event_id)
         if (outcome := self._outcomes.pop(record.event_id, None)) is not None and not outcome.done():
             outcome.set_result((Outcome.QUEUED, None))
         self._save()
@@ -597,16 +675,28 @@ class Outbox:
 
     def _touch(self, record: Record) -> None:
         if record.event_id in self._records:
-            self._serialized[record.event_id] = record.to_dict()
+            self._serialized[record.event_id] = None
+            self._count(record.event_id, (0 if record.accepted else 1, len(record.targets or ())))
             self._save()
+
+    def _count(self, event_id: str, tally: tuple[int, int]) -> None:
+        """Note what one record adds to the backlog and the pending uploads (every change of it is touched)."""
+        waiting, uploads = self._tally.pop(event_id, (0, 0))
+        if tally != (0, 0):
+            self._tally[event_id] = tally
+        self._waiting += tally[0] - waiting
+        self._pending_uploads += tally[1] - uploads
 
     def _save(self) -> None:
         if not self._stopped:
             self._store.schedule_save(self._data)
 
     def _data(self) -> dict[str, Any]:
+        serialized = self._serialized
+        for event_id in [event_id for event_id, data in serialized.items() if data is None]:
+            serialized[event_id] = json_fragment(json_bytes(self._records[event_id].to_dict()))
         return {
-            "records": list(self._serialized.values()),
+            "records": list(serialized.values()),
             "events_sent": self.state.events_sent,
             "reported": self.reported() or self.restored_reported,
         }
@@ -640,8 +730,7 @@ class Outbox:
         self._changed()
 
     def _changed(self) -> None:
-        waiting = sum(1 for record in self._records.values() if not record.accepted)
-        self.state.backlog = waiting
-        self.state.pending_uploads = sum(len(record.targets or ()) for record in self._records.values())
+        self.state.backlog = self._waiting
+        self.state.pending_uploads = self._pending_uploads
         for listener in list(self._listeners):
             listener()

@@ -201,6 +201,19 @@ class ForwardingRules:
             {e for camera in mappings.cameras if camera.trouble_on_unavailable for e in camera.entity_ids}
             | {panel.panel_entity_id for panel in mappings.panels}
         )
+        # Which mappings each entity concerns, looked up on every state change: indexed once, never searched.
+        self._alarmed_by: dict[str, list[CameraMapping]] = {}
+        self._panels: dict[str, PanelMapping] = {}
+        self._watchers: dict[str, list[CameraMapping | PanelMapping]] = {}
+        for camera in mappings.cameras:
+            for entity_id in dict.fromkeys(camera.alarm_entity_ids):
+                self._alarmed_by.setdefault(entity_id, []).append(camera)
+            if camera.trouble_on_unavailable:
+                for entity_id in dict.fromkeys(camera.entity_ids):
+                    self._watchers.setdefault(entity_id, []).append(camera)
+        for panel in mappings.panels:
+            self._panels.setdefault(panel.panel_entity_id, panel)
+            self._watchers.setdefault(panel.panel_entity_id, []).append(panel)
 
     def seed(self, current: Iterable[StateChange]) -> list[OutgoingEvent]:
         """Take the states at start as the baseline, each as a change from no state.
@@ -228,9 +241,9 @@ class ForwardingRules:
         if entity_id not in self.tracked_entity_ids:
             return []
         events = self._troubles_recovered(change)
-        for camera in self.mappings.cameras_alarmed_by(entity_id):
+        for camera in self._alarmed_by.get(entity_id, ()):
             events.extend(self._camera_alarm(camera, change))
-        if (panel := self.mappings.panel_by_entity(entity_id)) is not None:
+        if (panel := self._panels.get(entity_id)) is not None:
             events.extend(self._panel(panel, change))
         if _is_state(new := change.new_state):
             self.memory.last_known[entity_id] = new
@@ -306,14 +319,8 @@ class ForwardingRules:
     # Troubles.
 
     def _trouble_mappings(self, entity_id: str) -> list[CameraMapping | PanelMapping]:
-        """Each mapping watching `entity_id` for troubles."""
-        mappings: list[CameraMapping | PanelMapping] = [
-            camera
-            for camera in self.mappings.cameras
-            if camera.trouble_on_unavailable and entity_id in camera.entity_ids
-        ]
-        mappings.extend(panel for panel in self.mappings.panels if panel.panel_entity_id == entity_id)
-        return mappings
+        """Each mapping watching `entity_id` for troubles (the index's own list: read it, never change it)."""
+        return self._watchers.get(entity_id, [])
 
     def _troubles_recovered(self, change: StateChange) -> list[OutgoingEvent]:
         """Record (un)availability; `trouble`/`inactive` for each mapping whose last open trouble ended."""

@@ -49,6 +49,10 @@ class LastEventSensor(ChektEntity, SensorEntity):
         """When the cloud last settled an event."""
         return self._outbox.state.last_event_time
 
+    def _shown(self) -> object:
+        state = self._outbox.state
+        return (state.last_event_time, state.last_event_type, state.last_status, state.last_reason)
+
     @property
     def extra_state_attributes(self) -> Mapping[str, Any]:
         """The last event's type, status (accepted, discarded, rejected) and reason."""
@@ -68,6 +72,9 @@ class EventsSentSensor(ChektEntity, SensorEntity):
         """The count."""
         return self._outbox.state.events_sent
 
+    def _shown(self) -> object:
+        return self._outbox.state.events_sent
+
 
 class BacklogSensor(ChektEntity, SensorEntity):
     """Events waiting to be delivered."""
@@ -81,6 +88,9 @@ class BacklogSensor(ChektEntity, SensorEntity):
         """The number of events not yet settled by the cloud."""
         return self._outbox.state.backlog
 
+    def _shown(self) -> object:
+        return self._outbox.state.backlog
+
 
 class MappedLastEventSensor(ChektEntity, SensorEntity):
     """The last event of one mapped camera or panel."""
@@ -90,7 +100,7 @@ class MappedLastEventSensor(ChektEntity, SensorEntity):
 
     def __init__(self, outbox: Outbox, device: Any, unique_id: str, source: str) -> None:
         """Follow the events whose source is this subentry."""
-        super().__init__(outbox, device, unique_id)
+        super().__init__(outbox, device, unique_id, source)
         self._source = source
 
     @property
@@ -104,3 +114,6 @@ class MappedLastEventSensor(ChektEntity, SensorEntity):
         """The status and reason of that event."""
         last = self._outbox.state.last_by_source.get(self._source)
         return {"status": last[1] if last else None, "reason": last[2] if last else None}
+
+    def _shown(self) -> object:
+        return self._outbox.state.last_by_source.get(self._source)

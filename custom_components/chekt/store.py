@@ -30,7 +30,8 @@ class Record:
 
     `targets` is None until the cloud accepts the event; then it lists the uploads still to do.
     `sent_payload` freezes the payload once a request may have reached the cloud, so that every retry carries
-    the same body under the same `Idempotency-Key`.
+    the same body under the same `Idempotency-Key`. `media` names the snapshot files by seq, `clips` the clip
+    files by kind (records stored before clips existed have none).
     """
 
     event_id: str
@@ -41,6 +42,9 @@ class Record:
     targets: list[UploadTarget] | None = None
     accepted_at: datetime | None = None
     media: dict[int, str] = field(default_factory=dict)
+    clips: dict[MediaKind, str] = field(default_factory=dict)
+    # The event never changes, and turning it into a dict is most of `to_dict`'s work: done once.
+    _event_dict: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def accepted(self) -> bool:
@@ -53,15 +57,18 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
+        if self._event_dict is None:
+            self._event_dict = self.event.to_dict()
         return {
             "event_id": self.event_id,
-            "event": self.event.to_dict(),
+            "event": self._event_dict,
             "created_at": self.created_at.isoformat(),
             "attempts": self.attempts,
             "sent_payload": self.sent_payload,
             "targets": None if self.targets is None else [_target_to_dict(t) for t in self.targets],
             "accepted_at": self.accepted_at.isoformat() if self.accepted_at else None,
             "media": {str(seq): name for seq, name in self.media.items()},
+            "clips": {kind.value: name for kind, name in self.clips.items()},
         }
 
     @classmethod
@@ -77,6 +84,7 @@ class Record:
             targets=None if targets is None else [_target_from_dict(t) for t in targets],
             accepted_at=_parse_time(data["accepted_at"]) if data.get("accepted_at") else None,
             media={int(seq): name for seq, name in data.get("media", {}).items()},
+            clips={MediaKind(kind): name for kind, name in data.get("clips", {}).items()},
         )
 
 

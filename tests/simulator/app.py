@@ -24,6 +24,7 @@ from .records import (
     EventRecord,
     FaultRecord,
     MalformedRecord,
+    RecordListener,
     Records,
     TokenRequestRecord,
     UploadRecord,
@@ -249,6 +250,14 @@ class ChektSimulator:
     def faults(self) -> list[FaultRecord]:
         """Every fault applied, in order."""
         return self.records.faults
+
+    def add_listener(self, listener: RecordListener) -> Callable[[], None]:
+        """Call `listener` with each event, upload and callback record as it is answered; returns the remover.
+
+        Called inside the request's handler, on the simulator's loop: it must be quick and must not block.
+        """
+        self.records.listeners.append(listener)
+        return lambda: self.records.listeners.remove(listener)
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         """Poll until `predicate()` is true; TimeoutError names the predicate and what was recorded so far."""

@@ -95,8 +95,11 @@ class EventEndpoint:
             body, event = await self._read_event(request, record)
             record.status, record.response = self._process(record, body, event)
         except EventRefusedError as refusal:
-            return self._refuse(record, refusal)
-        return web.json_response(record.response, status=record.status)
+            reply = self._refuse(record, refusal)
+        else:
+            reply = web.json_response(record.response, status=record.status)
+        self._records.notify(record)
+        return reply
 
     def _authenticate(self, headers: Mapping[str, str]) -> str:
         token = bearer_token(headers)

@@ -144,6 +144,7 @@ class UploadEndpoint:
         )
         self._records.uploads.append(record)
         self._store.put(slot, record)
+        self._records.notify(record)
         return web.Response(status=200, headers={"ETag": etag})
 
     def _check_signature(self, request: web.Request, slot: MediaSlot) -> web.Response | None:
@@ -191,16 +192,16 @@ class CallbackEndpoint:
         await request.read()  # The spec defines no callback body; whatever comes is drained and ignored.
         uploaded = self._store.get(slot) is not None
         status = 200 if uploaded else 409
-        self._records.callbacks.append(
-            CallbackRecord(
-                event_id=slot.event_id,
-                kind=slot.kind,
-                seq=slot.callback_seq,
-                upload_preceded=uploaded,
-                status=status,
-                fault=fault,
-            )
+        record = CallbackRecord(
+            event_id=slot.event_id,
+            kind=slot.kind,
+            seq=slot.callback_seq,
+            upload_preceded=uploaded,
+            status=status,
+            fault=fault,
         )
+        self._records.callbacks.append(record)
+        self._records.notify(record)
         if not uploaded:
             return self._malformed(event_id, 409, f"{slot.kind}: callback before the upload arrived")
         return web.json_response({})

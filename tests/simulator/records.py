@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -132,9 +133,16 @@ class FaultRecord:
     received_at: datetime = field(default_factory=utc_now)
 
 
+type RecordListener = Callable[[EventRecord | UploadRecord | CallbackRecord], None]
+
+
 @dataclass(slots=True)
 class Records:
-    """Everything the simulator recorded; lists are append-only."""
+    """Everything the simulator recorded; lists are append-only.
+
+    `listeners` are called with each event, upload and callback record the moment its endpoint has answered it
+    (benchmarks time arrivals with them; requests answered by a fault are not reported).
+    """
 
     token_requests: list[TokenRequestRecord] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)
@@ -144,6 +152,12 @@ class Records:
     callbacks: list[CallbackRecord] = field(default_factory=list)
     malformed: list[MalformedRecord] = field(default_factory=list)
     faults: list[FaultRecord] = field(default_factory=list)
+    listeners: list[RecordListener] = field(default_factory=list, repr=False)
+
+    def notify(self, record: EventRecord | UploadRecord | CallbackRecord) -> None:
+        """Tell every listener about `record`."""
+        for listener in list(self.listeners):
+            listener(record)
 
     def counts(self) -> dict[str, int]:
         """A summary for /api/state and for error messages."""
