@@ -1131,6 +1131,7 @@ async def test_a_snapshot_that_cannot_be_kept_on_disk_is_still_uploaded(
     entry = await load_entry(hass, entry_data, front_subentry())
     # Something that is not a folder stands where the snapshots go: every write fails.
     folder = media_folder(hass, entry.entry_id)
+    await hass.async_add_executor_job(lambda: folder.parent.mkdir(parents=True, exist_ok=True))
     await hass.async_add_executor_job(folder.write_bytes, b"")
 
     hass.states.async_set(FRONT_MOTION, STATE_ON)
