@@ -1308,6 +1308,26 @@ def test_main_runs_serve(monkeypatch: pytest.MonkeyPatch) -> None:
     assert seen == ["demo"]
 
 
+async def test_arrivals_are_printed_for_benchmarks(
+    socket_enabled: None, http: aiohttp.ClientSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    simulator = build_simulator(
+        parse_args(["--port", "0", "--client-id", HS_CLIENT, "--secret", HS_SECRET, "--arrivals"])
+    )
+    async with simulator:
+        form = token_form(assertion_for(simulator, HS_CLIENT), audience=simulator.clients[HS_CLIENT].audience)
+        async with http.post(simulator.token_url, data=form) as reply:
+            token = (await reply.json())["access_token"]
+        body = event_body()
+        assert (await post_event(http, simulator, token, body))[0] == 201
+        assert (await post_event(http, simulator, "not-a-token", event_body()))[0] == 401
+    [line] = capsys.readouterr().out.splitlines()
+    word, arrived, printed = line.split(" ", 2)
+    assert word == "arrival"
+    assert float(arrived) > 0
+    assert json.loads(printed) == body
+
+
 def test_describe_names_every_url() -> None:
     simulator = ChektSimulator(port=8181)
     simulator._urls.base_url = "http://127.0.0.1:8181"

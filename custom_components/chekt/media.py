@@ -24,7 +24,7 @@ JPEG = "image/jpeg"
 SNAPSHOT_TIMEOUT = 10
 # Snapshot files written, read or deleted at once. A burst of alarms takes hundreds of snapshots in a moment;
 # one executor thread each would fight the event loop for the GIL and stall it for tens of milliseconds.
-FILE_JOBS = 2
+FILE_JOBS = 1
 
 type TaskStarter = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
 type ImageCallback = Callable[[int, bytes | None], None]
@@ -72,6 +72,9 @@ class SnapshotSeries:
         self._task.add_done_callback(lambda _task: callback())
 
     async def _take_all(self) -> None:
+        # The first picture is asked for on the next turn of the loop, not inside the state change that raised
+        # the alarm (whose request has left by then): a burst of 200 alarms does not ask 200 cameras in one turn.
+        await asyncio.sleep(0)
         loop = self._hass.loop
         started = loop.time()
         for seq, settled in enumerate(self._settled):
@@ -159,9 +162,17 @@ class MediaStore:
         self._files = await self._hass.async_add_executor_job(self._scan, keep)
         self._total = sum(file.size for file in self._files.values())
 
-    async def async_write(self, event_id: str, name: str, data: bytes) -> list[MediaFile]:
-        """Store `data` as `name`; returns the older files evicted to stay within the budget."""
+    async def async_write(
+        self, event_id: str, name: str, data: bytes, wanted: Callable[[], bool] | None = None
+    ) -> list[MediaFile] | None:
+        """Store `data` as `name`; returns the older files evicted to stay within the budget.
+
+        Writes wait for their turn; when it comes, `wanted()` says whether the file is still needed (the picture
+        may have been uploaded from memory meanwhile): if not, nothing is written and None is returned.
+        """
         async with self._file_jobs:
+            if wanted is not None and not wanted():
+                return None
             await self._hass.async_add_executor_job(self._write_file, name, data)
         self._keep(MediaFile(event_id, name, len(data)))
         return await self._async_enforce_budget(keep=name)
@@ -231,9 +242,12 @@ class MediaStore:
         return files
 
     def _write_file(self, name: str, data: bytes) -> None:
-        self._folder.mkdir(parents=True, exist_ok=True)
         partial = self._folder / f".{name}.partial"
-        partial.write_bytes(data)
+        try:
+            partial.write_bytes(data)
+        except FileNotFoundError:  # the first file (or the folder was removed): not checked on every write
+            self._folder.mkdir(parents=True, exist_ok=True)
+            partial.write_bytes(data)
         partial.replace(self._folder / name)
 
     def _size(self, name: str) -> int:

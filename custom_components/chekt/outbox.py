@@ -572,18 +572,26 @@ class Outbox:
     async def _write_image(self, record: Record, seq: int, image: bytes) -> None:
         name = record.media_name(seq)
         try:
-            evicted = await self._media.async_write(record.event_id, name, image)
+            evicted = await self._media.async_write(
+                record.event_id, name, image, wanted=lambda: self._image_wanted(record, seq)
+            )
         except OSError as err:
             # The picture stays in memory: it is still uploaded, it only would not survive a restart.
             LOGGER.warning("Could not keep snapshot %d of event %s on disk: %s", seq, record.event_id, err)
             return
         self._images.pop((record.event_id, seq), None)
-        if record.event_id not in self._records or (record.accepted and not self._has_target(record, seq)):
+        if evicted is None:
+            return  # uploaded from memory, or given up, before its turn to be written: never written
+        if not self._image_wanted(record, seq):
             await self._media.async_delete([name])  # already uploaded from memory, or given up
         else:
             record.media[seq] = name
             self._touch(record)
         self._drop_evicted(evicted)
+
+    def _image_wanted(self, record: Record, seq: int) -> bool:
+        """Whether snapshot `seq` of `record` is still to be uploaded (and so worth keeping on disk)."""
+        return record.event_id in self._records and not (record.accepted and not self._has_target(record, seq))
 
     def _has_target(self, record: Record, seq: int) -> bool:
         return any(t.kind is MediaKind.SNAPSHOT and t.seq == seq for t in record.targets or ())

@@ -43,8 +43,6 @@ class Record:
     accepted_at: datetime | None = None
     media: dict[int, str] = field(default_factory=dict)
     clips: dict[MediaKind, str] = field(default_factory=dict)
-    # The event never changes, and turning it into a dict is most of `to_dict`'s work: done once.
-    _event_dict: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def accepted(self) -> bool:
@@ -57,11 +55,9 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
-        if self._event_dict is None:
-            self._event_dict = self.event.to_dict()
         return {
             "event_id": self.event_id,
-            "event": self._event_dict,
+            "event": self.event.to_dict(),
             "created_at": self.created_at.isoformat(),
             "attempts": self.attempts,
             "sent_payload": self.sent_payload,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 from pathlib import Path
 import signal
 import sys
+import time
 
 from .app import ChektSimulator
+from .records import CallbackRecord, EventRecord, UploadRecord
 
 DEFAULT_AUDIENCE = "https://api.chekt.local/partner-event"
 
@@ -32,6 +35,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="location whose events are discarded as disarmed (repeatable)",
     )
     parser.add_argument("--token-ttl", type=int, default=3600, help="access token lifetime in seconds")
+    parser.add_argument(
+        "--arrivals",
+        action="store_true",
+        help="print 'arrival <time.perf_counter()> <body>' for each accepted event (benchmarks time them)",
+    )
     args = parser.parse_args(argv)
     if args.secret is None and args.public_key is None:
         parser.error("give --secret or --public-key")
@@ -53,7 +61,19 @@ def build_simulator(args: argparse.Namespace) -> ChektSimulator:
         api_key=args.api_key,
     )
     simulator.disarmed_locations.update(args.disarmed)
+    if args.arrivals:
+        simulator.add_listener(print_arrival)
     return simulator
+
+
+def print_arrival(record: EventRecord | UploadRecord | CallbackRecord) -> None:
+    """One line per accepted event: when it arrived (`time.perf_counter`, the same clock in every process on
+    Linux) and its body, so that a benchmark in another process can time it.
+    """
+    arrived = time.perf_counter()
+    if isinstance(record, EventRecord) and record.status == 201:
+        sys.stdout.write(f"arrival {arrived!r} {json.dumps(record.body)}\n")
+        sys.stdout.flush()
 
 
 def describe(simulator: ChektSimulator, audience: str) -> str:
