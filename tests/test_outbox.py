@@ -783,7 +783,7 @@ async def test_an_upload_is_not_retried_once_its_url_has_expired(
     assert outbox.state.pending_uploads == 0
     await flush_saves(hass)
     assert stored_records(hass_storage, entry) == []
-    assert await media_files(hass, entry) == []
+    assert not await media_files(hass, entry)  # never written (given up within the write delay), or deleted
 
 
 async def test_an_upload_url_that_expired_during_a_restart_is_not_tried(
@@ -1125,8 +1125,10 @@ async def test_a_snapshot_that_cannot_be_kept_on_disk_is_still_uploaded(
     entry_data: dict[str, Any],
     cameras: tuple[FakeCamera, FakeCamera],
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     front, _ = cameras
+    use_limits(monkeypatch, snapshot_write_delay=0)  # written at once, not only if the upload takes a while
     hass.states.async_set(FRONT_MOTION, STATE_OFF)
     entry = await load_entry(hass, entry_data, front_subentry())
     # Something that is not a folder stands where the snapshots go: every write fails.
@@ -1143,6 +1145,73 @@ async def test_a_snapshot_that_cannot_be_kept_on_disk_is_still_uploaded(
     assert outbox_of(entry)._images == {}
     # The failure is reported as what it is (and raises nothing out of a background task).
     assert any("snapshot" in line.lower() for line in log_lines(caplog, logging.WARNING, ""))
+
+
+async def test_snapshots_uploaded_within_the_write_delay_never_touch_the_disk(
+    hass: HomeAssistant,
+    simulator: ChektSimulator,
+    entry_data: dict[str, Any],
+    cameras: tuple[FakeCamera, FakeCamera],
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    front, _ = cameras
+    use_limits(monkeypatch, snapshot_write_delay=3600)
+    hass.states.async_set(FRONT_MOTION, STATE_OFF)
+    entry = await load_entry(hass, entry_data, front_subentry())
+    outbox = outbox_of(entry)
+
+    hass.states.async_set(FRONT_MOTION, STATE_ON)
+    await simulator.wait_for(lambda: len(simulator.callbacks) == 1)
+    await simulator.wait_for(lambda: not outbox._records)
+    assert [u.data for u in simulator.uploads] == [front.image]
+    assert outbox._images == {}
+    # Unloading writes whatever is still waiting for its upload: nothing is.
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert await media_files(hass, entry) is None
+    assert chekt_timers(hass) == []
+
+
+async def test_a_snapshot_still_waiting_is_written_when_its_event_is_saved_or_on_unload(
+    hass: HomeAssistant,
+    simulator: ChektSimulator,
+    entry_data: dict[str, Any],
+    cameras: tuple[FakeCamera, FakeCamera],
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+    hass_storage: dict[str, Any],
+) -> None:
+    front, _ = cameras
+    use_limits(monkeypatch, snapshot_write_delay=3600)
+    hass.states.async_set(FRONT_MOTION, STATE_OFF)
+    await simulator.stop()
+    entry = await load_entry(hass, entry_data, front_subentry())
+    outbox = outbox_of(entry)
+
+    await raise_alarm(hass, simulator, FRONT_MOTION, front)
+    await hass.async_block_till_done()
+    assert await media_files(hass, entry) is None  # in memory until the delay is over
+    assert snapshots_kept(outbox) == 0
+    # The delay passes (as the store's save does): the picture goes to disk.
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=3601))
+    await simulator.wait_for(lambda: snapshots_kept(outbox) == 1)
+    first = list(outbox._records.values())[0].media[0]
+    assert await media_files(hass, entry) == [first]
+
+    # The next alarm's picture is still in memory when the entry unloads: it is written then.
+    hass.states.async_set(FRONT_MOTION, STATE_OFF)
+    front.image = make_jpeg(GREEN)
+    await raise_alarm(hass, simulator, FRONT_MOTION, front)
+    await hass.async_block_till_done()
+    assert snapshots_kept(outbox) == 1
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    records = stored_records(hass_storage, entry)
+    kept = sorted(name for record in records for name in record["media"].values())
+    assert len(kept) == 2
+    assert await media_files(hass, entry) == kept
+    assert chekt_timers(hass) == []
 
 
 # --- 10. connectivity, backlog and the failing issue ---

@@ -1,7 +1,8 @@
 """Media beside the outbox: snapshots taken at the moment of an event, and the folder that keeps them (and clips).
 
-Snapshots are written to disk under Home Assistant's storage as soon as they are taken, so a backlog delivered
-after an outage still carries the pictures of the moment, and a restart does not lose them. The folder has a
+Snapshots that are still waiting for their upload a moment after they were taken (when the event's record is
+saved) are written to disk under Home Assistant's storage, so a backlog delivered after an outage still carries
+the pictures of the moment, and a restart does not lose them. The folder has a
 size budget; when it is exceeded the oldest files go first (events themselves are kept).
 """
 

@@ -1,7 +1,8 @@
 """The outbox: every event the rules or the action produce is delivered from here, with its snapshots.
 
 - Durable: each event is kept with Home Assistant's `Store` from the moment it is decided until its last upload
-  is confirmed, and its snapshots are kept on disk (media.py), so a restart or a long outage loses nothing.
+  is confirmed, and its snapshots are kept on disk (media.py) when they are still waiting as the record is saved,
+  so a restart or a long outage loses nothing.
 - Prompt: the first attempt leaves at once; persisting never delays it.
 - Ordered: the events of one source (a mapped camera or panel) go out one after another, so an `inactive` never
   overtakes its `active`; different sources do not wait for each other, within a bound on concurrent requests.
@@ -20,6 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+import math
 import random
 from typing import Any
 
@@ -44,7 +46,7 @@ from .const import LOGGER
 from .media import MediaFile, MediaStore, SnapshotSeries, TaskStarter
 from .outgoing import OutgoingEvent, new_event_id
 from .repairs import DeliveryIssues
-from .store import OutboxStore, Record
+from .store import SAVE_DELAY, OutboxStore, Record
 
 # How long unloading waits for snapshots still being written to disk.
 WRITE_WAIT_ON_STOP = 2.0
@@ -93,6 +95,11 @@ class OutboxLimits:
     default_url_lifetime: timedelta = timedelta(minutes=15)
     # Stop retrying an upload this long before its URL expires: a request started later would fail anyway.
     upload_margin: timedelta = timedelta(seconds=5)
+    # A snapshot goes to disk only if it is still waiting for its upload this long after it was taken: as long
+    # as the record that refers to it takes to be saved (`store.SAVE_DELAY`), so it is never less durable than
+    # its event. With the cloud reachable a snapshot is uploaded from memory first and never touches the disk
+    # (no write and delete per picture: no load on the event loop's executor, no wear of an SD card).
+    snapshot_write_delay: float = SAVE_DELAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +219,10 @@ class Outbox:
         self._series: dict[str, SnapshotSeries] = {}
         self._images: dict[tuple[str, int], bytes] = {}
         self._writes: set[asyncio.Task[None]] = set()
+        # Snapshots kept in memory only, oldest first, with the loop time at which they go to disk if still wanted
+        # then (`snapshot_write_delay`); one timer for the oldest.
+        self._unwritten: deque[tuple[float, Record, int]] = deque()
+        self._write_timer: asyncio.TimerHandle | None = None
         self._in_flight: set[str] = set()
         self._outcomes: dict[str, asyncio.Future[tuple[str, str | None]]] = {}
         self._listeners: list[CALLBACK_TYPE] = []
@@ -266,6 +277,7 @@ class Outbox:
         for series in self._series.values():
             series.cancel()
         await self._clips.async_stop()
+        self._write_due(until=math.inf)
         if self._writes:
             await asyncio.wait(list(self._writes), timeout=WRITE_WAIT_ON_STOP)
         self._issues.clear_all()
@@ -564,12 +576,35 @@ class Outbox:
         if image is None or self._stopped:
             return
         self._images[(record.event_id, seq)] = image
-        write = self._start_task(self._write_image(record, seq, image), f"chekt snapshot file of {record.event_id}")
-        if not write.done():
-            self._writes.add(write)
-            write.add_done_callback(self._writes.discard)
+        loop = self._hass.loop
+        self._unwritten.append((loop.time() + self._limits.snapshot_write_delay, record, seq))
+        if self._write_timer is None:
+            self._write_due()
 
-    async def _write_image(self, record: Record, seq: int, image: bytes) -> None:
+    @callback
+    def _write_due(self, until: float | None = None) -> None:
+        """Start writing the snapshots due by `until` (all of them on stop) that are still to be uploaded."""
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+        loop = self._hass.loop
+        until = loop.time() if until is None else until
+        while self._unwritten and self._unwritten[0][0] <= until:
+            _, record, seq = self._unwritten.popleft()
+            if not self._image_wanted(record, seq):
+                self._images.pop((record.event_id, seq), None)  # uploaded from memory (or given up): never written
+                continue
+            write = self._start_task(self._write_image(record, seq), f"chekt snapshot file of {record.event_id}")
+            if not write.done():
+                self._writes.add(write)
+                write.add_done_callback(self._writes.discard)
+        if self._unwritten and not self._stopped:
+            due = self._unwritten[0][0]
+            self._write_timer = loop.call_at(due, self._write_due, due)
+
+    async def _write_image(self, record: Record, seq: int) -> None:
+        if (image := self._images.get((record.event_id, seq))) is None:
+            return
         name = record.media_name(seq)
         try:
             evicted = await self._media.async_write(
