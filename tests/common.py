@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from typing import Any
 
@@ -129,3 +130,18 @@ async def setup_entry(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     return entry
+
+
+async def entities_refreshed(hass: HomeAssistant) -> None:
+    """Wait until the CHeKT entities show the outbox's state of now.
+
+    The outbox tells its entities of a change a moment later (`outbox.STATE_REFRESH`, or up to
+    `STATE_REFRESH_LATEST` while events are being sent), never inside the state change that raised an alarm; a
+    test that reads them right after a change waits for that here.
+    """
+    await hass.async_block_till_done()
+    outboxes = [entry.runtime_data.outbox for entry in hass.config_entries.async_loaded_entries(DOMAIN)]
+    async with asyncio.timeout(10):
+        while any(outbox.listeners_behind for outbox in outboxes):  # noqa: ASYNC110 -- a timer, not an event
+            await asyncio.sleep(0.01)
+    await hass.async_block_till_done()

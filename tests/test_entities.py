@@ -21,7 +21,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.chekt import outbox as outbox_module
 from custom_components.chekt.clock import Clock
 from custom_components.chekt.const import DOMAIN, SUBENTRY_ALARM_PANEL, SUBENTRY_CAMERA
-from tests.common import FakeCamera, camera_subentry, panel_subentry, setup_cameras, setup_entry
+from tests.common import FakeCamera, camera_subentry, entities_refreshed, panel_subentry, setup_cameras, setup_entry
 from tests.simulator import ChektSimulator, Endpoint, Fault, FaultKind
 
 COMPONENT = Path(__file__).parent.parent / "custom_components" / DOMAIN
@@ -92,6 +92,7 @@ async def test_account_device_and_entities(
 
     # The credentials check at setup reached the token endpoint: the cloud is there.
     await hass.async_block_till_done(wait_background_tasks=True)
+    await entities_refreshed(hass)
     assert state_of(hass, "binary_sensor", f"{entry.entry_id}_cloud").state == STATE_ON
     last = state_of(hass, "sensor", f"{entry.entry_id}_last_event")
     assert last.state == STATE_UNKNOWN
@@ -105,6 +106,49 @@ async def test_account_device_and_entities(
     assert state_of(hass, "sensor", f"{entry.entry_id}_backlog").state == "0"
 
 
+async def test_a_burst_of_events_writes_the_sensors_a_few_times_and_never_inside_the_alarm(
+    hass: HomeAssistant, simulator: ChektSimulator, entry_data: dict[str, Any], camera: FakeCamera
+) -> None:
+    hass.states.async_set(MOTION, "off")
+    entry = await setup_entry(hass, entry_data, camera_subentry(snapshot_count=0))
+    await entities_refreshed(hass)
+    account_sensors = [
+        entity_id_of(hass, "sensor", f"{entry.entry_id}_{key}") for key in ("backlog", "events_sent", "last_event")
+    ]
+    mapped = entity_id_of(hass, "sensor", f"{subentry_id_of(entry, SUBENTRY_CAMERA)}_last_event")
+    writes: list[str] = []
+    written_in_alarm: list[str] = []
+    in_alarm = False
+
+    @callback
+    def written(event: Event[EventStateChangedData]) -> None:
+        writes.append(event.data["entity_id"])
+        if in_alarm:
+            written_in_alarm.append(event.data["entity_id"])
+
+    async_track_state_change_event(hass, [*account_sensors, mapped], written)
+    started = time.monotonic()
+    toggles = 20
+    for number in range(toggles):
+        in_alarm = True
+        hass.states.async_set(MOTION, "on" if number % 2 == 0 else "off")
+        in_alarm = False
+    await simulator.wait_for(lambda: len(bodies(simulator)) == toggles)
+    await entities_refreshed(hass)
+    elapsed = time.monotonic() - started
+
+    # Every event moved each sensor (the backlog one up and one down); each was written at most once per
+    # refresh (the backlog perhaps never: it may have been back at 0 each time), and shows where things ended.
+    refreshes = int(elapsed / outbox_module.STATE_REFRESH) + 1
+    for entity_id in (*account_sensors, mapped):
+        assert writes.count(entity_id) <= refreshes, (entity_id, writes.count(entity_id), elapsed)
+    assert set(writes) >= {*account_sensors[1:], mapped}
+    assert written_in_alarm == []
+    assert state_of(hass, "sensor", f"{entry.entry_id}_events_sent").state == str(toggles)
+    assert state_of(hass, "sensor", f"{entry.entry_id}_backlog").state == "0"
+    assert state_of(hass, "sensor", f"{entry.entry_id}_last_event").attributes["status"] == "accepted"
+
+
 async def test_sensors_follow_the_events(
     hass: HomeAssistant, simulator: ChektSimulator, entry_data: dict[str, Any], camera: FakeCamera
 ) -> None:
@@ -116,6 +160,7 @@ async def test_sensors_follow_the_events(
     await simulator.wait_for(lambda: len(bodies(simulator)) == 1)
     await hass.async_block_till_done(wait_background_tasks=True)  # the reply reached the outbox too
 
+    await entities_refreshed(hass)
     assert state_of(hass, "binary_sensor", f"{entry.entry_id}_cloud").state == STATE_ON
     last = state_of(hass, "sensor", f"{entry.entry_id}_last_event")
     assert dt_util.parse_datetime(last.state) is not None
@@ -133,6 +178,7 @@ async def test_sensors_follow_the_events(
     await simulator.wait_for(lambda: len(bodies(simulator)) == 2)
     await hass.async_block_till_done(wait_background_tasks=True)
 
+    await entities_refreshed(hass)
     last = state_of(hass, "sensor", f"{entry.entry_id}_last_event")
     assert (last.attributes["event_type"], last.attributes["status"]) == ("alarm", "discarded")
     assert last.attributes["reason"]
@@ -199,6 +245,7 @@ async def test_connectivity_off_while_the_cloud_is_down(
     hass.states.async_set(MOTION, "on")
     await simulator.wait_for(lambda: len(bodies(simulator)) == 1)
     await hass.async_block_till_done(wait_background_tasks=True)
+    await entities_refreshed(hass)
     cloud = entity_id_of(hass, "binary_sensor", f"{entry.entry_id}_cloud")
     assert hass.states.get(cloud).state == STATE_ON
 
@@ -207,6 +254,7 @@ async def test_connectivity_off_while_the_cloud_is_down(
     await simulator.wait_for(lambda: hass.states.get(cloud).state == STATE_OFF)
 
     # The event waits for the cloud: counted in the backlog, not as sent.
+    await entities_refreshed(hass)
     assert state_of(hass, "sensor", f"{entry.entry_id}_backlog").state == "1"
     assert state_of(hass, "sensor", f"{entry.entry_id}_events_sent").state == "1"
     last = state_of(hass, "sensor", f"{entry.entry_id}_last_event")
@@ -218,6 +266,7 @@ async def test_connectivity_off_while_the_cloud_is_down(
     await simulator.wait_for(lambda: len(bodies(simulator)) == 2)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert bodies(simulator)[1]["event_status"] == "inactive"
+    await entities_refreshed(hass)
     assert state_of(hass, "sensor", f"{entry.entry_id}_backlog").state == "0"
     assert state_of(hass, "sensor", f"{entry.entry_id}_events_sent").state == "2"
 
@@ -243,6 +292,7 @@ async def test_a_failure_the_next_attempt_fixes_is_no_outage(
     assert [record.status for record in simulator.events] == [503, 201]
     assert simulator.events[0].body["event_id"] == simulator.events[1].body["event_id"]
     assert STATE_OFF not in states
+    await entities_refreshed(hass)
     assert hass.states.get(cloud).state == STATE_ON
     assert state_of(hass, "sensor", f"{entry.entry_id}_backlog").state == "0"
     assert state_of(hass, "sensor", f"{entry.entry_id}_events_sent").state == "1"
@@ -260,6 +310,7 @@ async def test_rejected_event_is_shown_but_not_counted(
     await simulator.wait_for(lambda: hass.states.get(last_id).attributes["status"] == "rejected")
 
     assert hass.states.get(last_id).attributes["reason"] == "injected status fault"
+    await entities_refreshed(hass)
     assert state_of(hass, "sensor", f"{entry.entry_id}_events_sent").state == "0"
     assert state_of(hass, "sensor", f"{entry.entry_id}_backlog").state == "0"
 

@@ -26,7 +26,7 @@ from custom_components.chekt.const import (
 )
 from custom_components.chekt.store import storage_key
 from tests.api.keys import ec_key, public_pem
-from tests.common import FakeCamera, camera_subentry, setup_cameras, setup_entry
+from tests.common import FakeCamera, camera_subentry, entities_refreshed, setup_cameras, setup_entry
 from tests.conftest import AUDIENCE, SECRET
 from tests.simulator import ChektSimulator, Endpoint, Fault, FaultKind
 
@@ -157,6 +157,7 @@ async def test_unknown_client_loads_queues_and_asks_for_reauth(
     await simulator.wait_for(lambda: len(simulator.token_requests) >= 2)
     await hass.async_block_till_done()
     assert bodies(simulator) == []
+    await entities_refreshed(hass)
     assert backlog(hass, entry) == "1"
     assert len(reauth_flows(hass, entry)) == 1  # one flow, however many attempts failed
 
@@ -183,6 +184,7 @@ async def test_api_refusing_fresh_tokens_asks_for_reauth(
 
     assert [record.status for record in simulator.events] == [401, 401]
     assert entry.state is ConfigEntryState.LOADED
+    await entities_refreshed(hass)
     assert backlog(hass, entry) == "1"
     await complete_reauth(hass, entry)
     await simulator.wait_for(lambda: len(bodies(simulator)) == 1)
@@ -253,6 +255,7 @@ async def test_unload_stops_forwarding_and_every_task(
     await simulator.wait_for(lambda: len(bodies(simulator)) == 2)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert [body["event_status"] for body in bodies(simulator)] == ["active", "inactive"]
+    await entities_refreshed(hass)
     assert backlog(hass, entry) == "0"
 
 

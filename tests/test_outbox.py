@@ -46,7 +46,7 @@ from custom_components.chekt.const import (
 )
 from custom_components.chekt.outbox import Outbox, OutboxLimits, RetryPolicy
 from custom_components.chekt.store import SAVE_DELAY, STORAGE_VERSION, storage_key
-from tests.common import FakeCamera, camera_subentry, make_jpeg, setup_cameras
+from tests.common import FakeCamera, camera_subentry, entities_refreshed, make_jpeg, setup_cameras
 from tests.conftest import AUDIENCE, CLIENT_ID, SECRET
 from tests.simulator import ChektSimulator, Endpoint, EventOutcome, Fault, FaultKind
 
@@ -303,6 +303,7 @@ async def test_restart_delivers_the_backlog_once_in_order_with_the_snapshots_of_
             hass.states.async_set(motion, STATE_OFF)
     await simulator.wait_for(lambda: snapshots_kept(outbox) == 4)
     assert outbox.state.backlog == 8
+    await entities_refreshed(hass)
     assert state_of(hass, "sensor", f"{entry.entry_id}_backlog") == "8"
     # The cameras show something else by the time the cloud is back.
     front.image, yard.image = make_jpeg(BLACK), make_jpeg(BLACK)
@@ -352,6 +353,7 @@ async def test_restart_delivers_the_backlog_once_in_order_with_the_snapshots_of_
     await flush_saves(hass)
     assert stored_records(hass_storage, entry) == []
     assert await media_files(hass, entry) == []
+    await entities_refreshed(hass)
     assert state_of(hass, "sensor", f"{entry.entry_id}_backlog") == "0"
     assert state_of(hass, "sensor", f"{entry.entry_id}_events_sent") == "8"
 
@@ -386,6 +388,7 @@ async def test_a_retry_after_a_lost_reply_is_not_a_second_alarm(
     assert list(simulator.accepted) == [first.event_id]
     assert len(simulator.uploads) == 1
     assert len(simulator.callbacks) == 1
+    await entities_refreshed(hass)
     assert state_of(hass, "sensor", f"{entry.entry_id}_events_sent") == "1"
 
 
@@ -505,6 +508,7 @@ async def test_a_conflict_on_a_retry_means_the_cloud_already_has_the_event(
     assert len(log_lines(caplog, logging.INFO, f"CHeKT already has event {record['event_id']}")) == 1
     assert log_lines(caplog, logging.ERROR, "CHeKT refused") == []
     assert simulator.duplicate_accepts == 0
+    await entities_refreshed(hass)
     last = hass.states.get(
         er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{entry.entry_id}_last_event") or ""
     )
@@ -730,6 +734,7 @@ async def test_a_refused_event_is_recorded_once_and_repeated_refusals_raise_an_i
     assert rejected.translation_placeholders is not None
     assert rejected.translation_placeholders["count"] == "3"
     assert rejected.translation_placeholders["message"] == message
+    await entities_refreshed(hass)
     assert state_of(hass, "sensor", f"{entry.entry_id}_events_sent") == "0"
     last = hass.states.get(
         er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{entry.entry_id}_last_event") or ""
@@ -1124,6 +1129,7 @@ async def test_a_snapshot_that_cannot_be_kept_on_disk_is_still_uploaded(
     simulator: ChektSimulator,
     entry_data: dict[str, Any],
     cameras: tuple[FakeCamera, FakeCamera],
+    *,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -1196,7 +1202,7 @@ async def test_a_snapshot_still_waiting_is_written_when_its_event_is_saved_or_on
     # The delay passes (as the store's save does): the picture goes to disk.
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=3601))
     await simulator.wait_for(lambda: snapshots_kept(outbox) == 1)
-    first = list(outbox._records.values())[0].media[0]
+    first = next(iter(outbox._records.values())).media[0]
     assert await media_files(hass, entry) == [first]
 
     # The next alarm's picture is still in memory when the entry unloads: it is written then.
@@ -1212,6 +1218,33 @@ async def test_a_snapshot_still_waiting_is_written_when_its_event_is_saved_or_on
     assert len(kept) == 2
     assert await media_files(hass, entry) == kept
     assert chekt_timers(hass) == []
+
+
+async def test_stopping_home_assistant_writes_the_snapshots_still_in_memory(
+    hass: HomeAssistant,
+    simulator: ChektSimulator,
+    entry_data: dict[str, Any],
+    cameras: tuple[FakeCamera, FakeCamera],
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+    hass_storage: dict[str, Any],
+) -> None:
+    front, _ = cameras
+    use_limits(monkeypatch, snapshot_write_delay=3600)
+    hass.states.async_set(FRONT_MOTION, STATE_OFF)
+    await simulator.stop()
+    entry = await load_entry(hass, entry_data, front_subentry())
+
+    await raise_alarm(hass, simulator, FRONT_MOTION, front)
+    await hass.async_block_till_done()
+    assert await media_files(hass, entry) is None
+    # Stopping does not unload the entry: the record is saved on the final write, with its picture on disk.
+    await hass.async_stop()
+    records = stored_records(hass_storage, entry)
+    kept = [name for record in records for name in record["media"].values()]
+    assert len(records) == 1
+    assert len(kept) == 1
+    assert await asyncio.to_thread((media_folder(hass, entry.entry_id) / kept[0]).read_bytes) == front.image
 
 
 # --- 10. connectivity, backlog and the failing issue ---
@@ -1237,6 +1270,7 @@ async def test_connectivity_backlog_and_the_failing_issue_follow_an_outage(
     for state in (STATE_ON, STATE_OFF, STATE_ON):
         hass.states.async_set(FRONT_MOTION, state)
     await simulator.wait_for(lambda: len(clock.sleeps) >= 5)
+    await entities_refreshed(hass)
     assert state_of(hass, "sensor", backlog) == "3"
     # A failure the next attempt may fix is no outage yet; ten seconds of failures are.
     assert state_of(hass, "binary_sensor", cloud) == STATE_ON
@@ -1285,6 +1319,7 @@ async def test_a_refusal_after_an_outage_shows_the_cloud_reachable_again(
     await simulator.wait_for(lambda: len(clock.sleeps) >= 2)
     clock.advance(11 * 60)
     await simulator.wait_for(lambda: issue(hass, "delivery_failing", entry) is not None)
+    await entities_refreshed(hass)
     assert state_of(hass, "binary_sensor", cloud) == STATE_OFF
 
     # The cloud is back and answers, with a refusal: nothing waits for it any more.
@@ -1294,6 +1329,7 @@ async def test_a_refusal_after_an_outage_shows_the_cloud_reachable_again(
     await turn_loop()
 
     assert outbox_of(entry).state.backlog == 0
+    await entities_refreshed(hass)
     assert state_of(hass, "binary_sensor", cloud) == STATE_ON
     assert issue(hass, "delivery_failing", entry) is None
 
@@ -1347,7 +1383,8 @@ async def test_raising_an_alarm_while_the_cloud_is_down_returns_at_once(
     # No await between the state change and the checks: the event was taken synchronously, in the callback.
     hass.states.async_set(FRONT_MOTION, STATE_ON)
     assert outbox.state.backlog == 1
-    assert state_of(hass, "sensor", f"{entry.entry_id}_backlog") == "1"
+    # The backlog sensor is not written inside the alarm's state change: it shows the new count a moment later.
+    assert state_of(hass, "sensor", f"{entry.entry_id}_backlog") == "0"
     [event_id] = set(outbox._records) - set(before)
     record = outbox._records[event_id]
     assert (record.event.event_type, record.event.event_status) == ("alarm", "active")
@@ -1361,6 +1398,8 @@ async def test_raising_an_alarm_while_the_cloud_is_down_returns_at_once(
     assert [r["event_id"] for r in stored_records(hass_storage, entry)] == [event_id]
     assert not simulator.running
     assert outbox.state.backlog == 1
+    await entities_refreshed(hass)
+    assert state_of(hass, "sensor", f"{entry.entry_id}_backlog") == "1"
 
 
 # --- the loaded backlog ---
@@ -1432,6 +1471,7 @@ async def test_a_backlog_written_before_setup_is_delivered_and_damaged_records_a
         (newer, "inactive"),
     ]
     assert len(log_lines(caplog, logging.ERROR, "Skipping a damaged event")) == 1
+    await entities_refreshed(hass)
     assert state_of(hass, "sensor", f"{entry.entry_id}_events_sent") == "4"
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.storage import STORAGE_DIR
@@ -120,6 +120,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: ChektConfigEntry) -> boo
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     forwarder.async_start()
     entry.async_on_unload(forwarder.async_stop)
+
+    # Home Assistant stopping does not unload entries; the outbox's records are saved on the final write, and
+    # the snapshots they refer to must be on disk by then.
+    async def _async_keep_media(_event: Event) -> None:
+        await outbox.async_keep_media_now()
+
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_keep_media))
     # Subentries added, changed or removed, or options changed: reload, so the change takes effect at once.
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
     return True

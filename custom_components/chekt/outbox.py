@@ -50,6 +50,10 @@ from .store import SAVE_DELAY, OutboxStore, Record
 
 # How long unloading waits for snapshots still being written to disk.
 WRITE_WAIT_ON_STOP = 2.0
+# How soon the entities show a change of the outbox's state (they are written at most this often), and how
+# late at the latest while events are being sent.
+STATE_REFRESH = 0.25
+STATE_REFRESH_LATEST = 1.0
 # Backoff doubles per failure up to `max_delay`; beyond this many doublings it has long reached it.
 MAX_BACKOFF_EXPONENT = 64
 
@@ -227,6 +231,11 @@ class Outbox:
         self._outcomes: dict[str, asyncio.Future[tuple[str, str | None]]] = {}
         self._listeners: list[CALLBACK_TYPE] = []
         self._source_listeners: dict[str, list[CALLBACK_TYPE]] = {}
+        # Listeners hear of changes together, a moment later: see `_changed`.
+        self._refresh: asyncio.TimerHandle | None = None
+        self._refresh_by: float | None = None  # loop time by which the listeners must hear of a change
+        self._refresh_waits_for_sends = False
+        self._changed_sources: set[str] = set()
         # What `_changed` reports, kept up to date record by record (`_tally`) instead of counted on each change.
         self._tally: dict[str, tuple[int, int]] = {}
         self._waiting = 0
@@ -274,14 +283,22 @@ class Outbox:
         view, and the next one raises them again if need be.
         """
         self._stopped = True
+        if self._refresh is not None:
+            self._refresh.cancel()
+            self._refresh = None
+        self._refresh_by = None
         for series in self._series.values():
             series.cancel()
         await self._clips.async_stop()
+        await self.async_keep_media_now()
+        self._issues.clear_all()
+        await self._store.async_save_now(self._data())
+
+    async def async_keep_media_now(self) -> None:
+        """Write every snapshot still only in memory (Home Assistant is stopping), and wait for that, briefly."""
         self._write_due(until=math.inf)
         if self._writes:
             await asyncio.wait(list(self._writes), timeout=WRITE_WAIT_ON_STOP)
-        self._issues.clear_all()
-        await self._store.async_save_now(self._data())
 
     # Intake ---------------------------------------------------------------------------------------------------
 
@@ -380,6 +397,8 @@ class Outbox:
             return await self._send(record, request, payload)
         finally:
             self._in_flight.discard(record.event_id)
+            if self._refresh_waits_for_sends and not self._in_flight:
+                self._refresh_listeners()
 
     async def _send(self, record: Record, request: ChektEvent, payload: dict[str, Any]) -> EventReceipt:
         async with self._requests:
@@ -460,8 +479,8 @@ class Outbox:
         state.last_status = status
         state.last_reason = reason
         state.last_by_source[record.event.source] = (now, status, reason)
-        for listener in list(self._source_listeners.get(record.event.source, ())):
-            listener()
+        self._changed_sources.add(record.event.source)
+        self._changed()
 
     # Uploading media ------------------------------------------------------------------------------------------
 
@@ -772,8 +791,44 @@ class Outbox:
         self.state.cloud_reachable = reachable
         self._changed()
 
+    @property
+    def listeners_behind(self) -> bool:
+        """Whether the listeners have yet to hear of a change of `state`."""
+        return self._refresh_by is not None
+
     def _changed(self) -> None:
+        """`state` is up to date at once; its listeners (the entities) hear of it a moment later.
+
+        An event changes the state several times (queued, sent, settled, each upload), and a burst of alarms
+        hundreds of times in a moment. Writing the entities' states each time would cost Home Assistant more
+        than the events themselves (and fill the recorder), and delay the alarms: they are written at most once
+        per `STATE_REFRESH`, never inside the state change that raises an alarm, and not while an event is on
+        its way out (up to `STATE_REFRESH_LATEST` after the change).
+        """
         self.state.backlog = self._waiting
         self.state.pending_uploads = self._pending_uploads
+        if self._refresh_by is None and not self._stopped:
+            loop = self._hass.loop
+            self._refresh_by = loop.time() + STATE_REFRESH_LATEST
+            self._refresh = loop.call_later(STATE_REFRESH, self._refresh_listeners)
+
+    @callback
+    def _refresh_listeners(self) -> None:
+        if self._refresh is not None:
+            self._refresh.cancel()
+            self._refresh = None
+        if self._refresh_by is None:
+            return
+        loop = self._hass.loop
+        if self._in_flight and loop.time() < self._refresh_by:
+            self._refresh_waits_for_sends = True  # `_attempt` calls again when the last send is over
+            self._refresh = loop.call_at(self._refresh_by, self._refresh_listeners)
+            return
+        self._refresh_by = None
+        self._refresh_waits_for_sends = False
+        sources, self._changed_sources = self._changed_sources, set()
         for listener in list(self._listeners):
             listener()
+        for source in sources:
+            for listener in list(self._source_listeners.get(source, ())):
+                listener()
