@@ -59,6 +59,13 @@ BENCHMARKS = [
         {"events": 12, "cameras": 3, "external_cloud": False},
         runs=1,
     ),
+    Benchmark(
+        "memory_floor",
+        "Memory without CHeKT",
+        {"events": 10_000, "cameras": 200, "with_chekt": False},
+        {"events": 12, "cameras": 3, "external_cloud": False, "with_chekt": False},
+        runs=1,
+    ),
 ]
 BY_NAME = {benchmark.name: benchmark for benchmark in BENCHMARKS}
 
@@ -71,7 +78,7 @@ def function(name: str) -> Callable[..., Awaitable[dict[str, Any]]]:
         return burst.run
     if name == "latency_remote":
         return latency.run
-    module = {"latency": latency, "burst": burst, "idle": idle, "memory": memory}[name]
+    module = {"latency": latency, "burst": burst, "idle": idle, "memory": memory, "memory_floor": memory}[name]
     run: Callable[..., Awaitable[dict[str, Any]]] = module.run
     return run
 
@@ -190,6 +197,11 @@ def table(results: dict[str, dict[str, Any]], runs: dict[str, int]) -> list[Row]
             )
         )
     if (r := results.get("memory")) is not None:
+        floor = results.get("memory_floor")
+
+        def _floor(key: str) -> str:
+            return f"{_mb(floor[key])} (without CHeKT)" if floor is not None else ""
+
         rows += [
             (
                 (
@@ -197,7 +209,7 @@ def table(results: dict[str, dict[str, Any]], runs: dict[str, int]) -> list[Row]
                     f" snapshots on disk (live Python heap {_mb(r['heap_backlog_growth_mb'])})"
                 ),
                 _mb(r["backlog_growth_mb"]),
-                "",
+                _floor("backlog_growth_mb"),
                 _mb(r["backlog_growth_mb"]),
                 "",
             ),
@@ -207,7 +219,7 @@ def table(results: dict[str, dict[str, Any]], runs: dict[str, int]) -> list[Row]
                     f" (live Python heap {_mb(r['heap_drained_growth_mb'])})"
                 ),
                 _mb(r["drained_growth_mb"]),
-                "",
+                _floor("drained_growth_mb"),
                 _mb(r["drained_growth_mb"]),
                 f"<= 10 MB: {_verdict(r['drained_growth_mb'] <= 10)}",
             ),
@@ -222,6 +234,16 @@ def table(results: dict[str, dict[str, Any]], runs: dict[str, int]) -> list[Row]
                 "(no target)",
             ),
         ]
+    elif (floor := results.get("memory_floor")) is not None:
+        rows.append(
+            (
+                "5. Memory without CHeKT: RSS growth after the same state changes",
+                "",
+                _mb(floor["drained_growth_mb"]),
+                "",
+                "",
+            )
+        )
     return rows
 
 

@@ -108,10 +108,10 @@ class OutboxLimits:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """What `submit` hands back: the event's id and, until it settles, a future of (status, reason)."""
+    """What `submit` hands back: the event's id and, when asked for, a future of its (status, reason)."""
 
     event_id: str
-    outcome: asyncio.Future[tuple[str, str | None]] = field(repr=False)
+    outcome: asyncio.Future[tuple[str, str | None]] | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -303,11 +303,16 @@ class Outbox:
     # Intake ---------------------------------------------------------------------------------------------------
 
     @callback
-    def submit(self, event: OutgoingEvent) -> Delivery:
-        """Queue `event` and start delivering it now; returns at once, without waiting on network or disk."""
+    def submit(self, event: OutgoingEvent, *, with_outcome: bool = False) -> Delivery:
+        """Queue `event` and start delivering it now; returns at once, without waiting on network or disk.
+
+        `with_outcome` when the caller will wait for the cloud's answer (the action); the forwarding rules do
+        not, and a backlog of thousands of events need not hold a future each.
+        """
         record = Record(event_id=new_event_id(), event=event, created_at=self._clock.now())
-        outcome: asyncio.Future[tuple[str, str | None]] = self._hass.loop.create_future()
-        self._outcomes[record.event_id] = outcome
+        outcome: asyncio.Future[tuple[str, str | None]] | None = None
+        if with_outcome:
+            outcome = self._outcomes[record.event_id] = self._hass.loop.create_future()
         self._add(record)
         self._clips.on_event(record.event_id, event)
         if event.snapshot_count and event.camera_entity_id:

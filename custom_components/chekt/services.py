@@ -80,8 +80,8 @@ async def _async_send_event(call: ServiceCall) -> ServiceResponse:
         camera_entity_id=camera.camera_entity_id,
         payload={"source": "action", **data[ATTR_PAYLOAD]},
     )
-    delivery = entry.runtime_data.outbox.submit(event)
-    if not call.return_response:
+    delivery = entry.runtime_data.outbox.submit(event, with_outcome=call.return_response)
+    if delivery.outcome is None:
         # Nobody waits for the answer: do not hold up the automation; the outbox delivers the event regardless.
         return None
     try:
