@@ -105,17 +105,9 @@ class Mappings:
                 panels.append(PanelMapping.from_data(subentry_id, data))
         return cls(tuple(cameras), tuple(panels))
 
-    def cameras_alarmed_by(self, entity_id: str) -> tuple[CameraMapping, ...]:
-        """The cameras whose alarm entities include `entity_id` (one sensor may watch several cameras)."""
-        return tuple(camera for camera in self.cameras if entity_id in camera.alarm_entity_ids)
-
     def camera_by_entity(self, camera_entity_id: str) -> CameraMapping | None:
         """The mapping of a `camera.*` entity, if it is mapped."""
         return next((c for c in self.cameras if c.camera_entity_id == camera_entity_id), None)
-
-    def panel_by_entity(self, panel_entity_id: str) -> PanelMapping | None:
-        """The mapping of an `alarm_control_panel.*` entity, if it is mapped."""
-        return next((p for p in self.panels if p.panel_entity_id == panel_entity_id), None)
 
     def tracked_entity_ids(self) -> set[str]:
         """Every entity whose state changes can produce an event."""
