@@ -199,7 +199,7 @@ class Home:
     def outbox_idle(self) -> bool:
         """Nothing left to send, upload, write or delete."""
         outbox = self.outbox
-        return not outbox._records and not outbox._writes and not outbox._series
+        return not outbox._records and not outbox.writing_snapshots and not outbox._series
 
     async def wait(self, predicate: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
         """Poll `predicate` every millisecond until it holds."""

@@ -68,7 +68,7 @@ async def run(
             def on_disk() -> bool:
                 if not with_chekt:
                     return True
-                return home.snapshots_taken >= taken and not outbox._images and not outbox._writes
+                return home.snapshots_taken >= taken and not outbox._images and not outbox.writing_snapshots
 
             await home.wait(on_disk, 600, "snapshots on disk")
             await asyncio.sleep(SAVE_DELAY + 0.5)  # and the backlog saved

@@ -18,12 +18,13 @@ from functools import partial
 import io
 import logging
 from pathlib import Path
+import threading
 import time
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON
-from homeassistant.core import HassJob, HomeAssistant
+from homeassistant.core import CoreState, HassJob, HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
@@ -44,6 +45,7 @@ from custom_components.chekt.const import (
     CONF_TROUBLE_DELAY,
     DOMAIN,
 )
+from custom_components.chekt.media import MediaStore
 from custom_components.chekt.outbox import Outbox, OutboxLimits, RetryPolicy
 from custom_components.chekt.store import SAVE_DELAY, STORAGE_VERSION, storage_key
 from tests.common import FakeCamera, camera_subentry, entities_refreshed, make_jpeg, setup_cameras
@@ -1245,6 +1247,117 @@ async def test_stopping_home_assistant_writes_the_snapshots_still_in_memory(
     assert len(records) == 1
     assert len(kept) == 1
     assert await asyncio.to_thread((media_folder(hass, entry.entry_id) / kept[0]).read_bytes) == front.image
+
+
+async def test_snapshots_being_written_as_home_assistant_stops_are_all_kept(
+    hass: HomeAssistant,
+    simulator: ChektSimulator,
+    entry_data: dict[str, Any],
+    cameras: tuple[FakeCamera, FakeCamera],
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+    hass_storage: dict[str, Any],
+) -> None:
+    front, yard = cameras
+    use_limits(monkeypatch, snapshot_write_delay=0)  # due at once: their writes are under way when HA stops
+    for motion in (FRONT_MOTION, YARD_MOTION):
+        hass.states.async_set(motion, STATE_OFF)
+    await simulator.stop()
+    entry = await load_entry(hass, entry_data, front_subentry(), yard_subentry())
+    outbox = outbox_of(entry)
+    # The disk is busy (another write holds it): both pictures wait for their turn to be written ...
+    disk = outbox._media._file_jobs
+    await disk.acquire()
+    await raise_alarm(hass, simulator, FRONT_MOTION, front)
+    await raise_alarm(hass, simulator, YARD_MOTION, yard)
+    await turn_loop()
+    assert outbox.writing_snapshots
+    assert await media_files(hass, entry) is None
+
+    # ... when Home Assistant stops, which cancels every background task (the writer's too) before it says so.
+    stopping = hass.async_create_background_task(hass.async_stop(), "stop")
+    await simulator.wait_for(lambda: hass.state is CoreState.stopping)
+    disk.release()
+    await stopping
+
+    records = stored_records(hass_storage, entry)
+    kept = sorted(name for record in records for name in record["media"].values())
+    assert len(records) == 2
+    assert len(kept) == 2
+    assert await media_files(hass, entry) == kept
+    folder = media_folder(hass, entry.entry_id)
+    contents = {await asyncio.to_thread((folder / name).read_bytes) for name in kept}
+    assert contents == {front.image, yard.image}
+
+
+async def test_a_snapshot_uploaded_while_its_write_waits_or_runs_is_not_kept(
+    hass: HomeAssistant,
+    simulator: ChektSimulator,
+    entry_data: dict[str, Any],
+    cameras: tuple[FakeCamera, FakeCamera],
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    front, yard = cameras
+    use_limits(monkeypatch, snapshot_write_delay=0)
+    # The disk is slow: a write, once started, waits for the test.
+    disk_free = threading.Event()
+    write_files = MediaStore._write_files
+
+    def slow_write(store: MediaStore, files: list[Any]) -> dict[str, OSError]:
+        disk_free.wait(timeout=10)
+        return write_files(store, files)
+
+    monkeypatch.setattr(MediaStore, "_write_files", slow_write)
+    for motion in (FRONT_MOTION, YARD_MOTION):
+        hass.states.async_set(motion, STATE_OFF)
+    entry = await load_entry(hass, entry_data, front_subentry(), yard_subentry())
+    outbox = outbox_of(entry)
+
+    # The front picture's write is under way, the yard's waits behind it; both are uploaded from memory.
+    await raise_alarm(hass, simulator, FRONT_MOTION, front)
+    await raise_alarm(hass, simulator, YARD_MOTION, yard)
+    await simulator.wait_for(lambda: len(simulator.callbacks) == 2)
+    await simulator.wait_for(lambda: not outbox._records)
+    assert outbox.writing_snapshots
+    disk_free.set()
+    await simulator.wait_for(lambda: not outbox.writing_snapshots)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    # The picture written meanwhile is deleted again; the other is never written.
+    assert sorted(u.data for u in simulator.uploads) == sorted([front.image, yard.image])
+    assert await media_files(hass, entry) == []
+    assert outbox._media.count == 0
+    assert outbox._images == {}
+
+
+async def test_unloading_waits_for_a_stuck_disk_only_so_long(
+    hass: HomeAssistant,
+    simulator: ChektSimulator,
+    entry_data: dict[str, Any],
+    cameras: tuple[FakeCamera, FakeCamera],
+    *,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    hass_storage: dict[str, Any],
+) -> None:
+    front, _ = cameras
+    use_limits(monkeypatch, snapshot_write_delay=0)
+    monkeypatch.setattr(outbox_module, "WRITE_WAIT_ON_STOP", 0.05)
+    hass.states.async_set(FRONT_MOTION, STATE_OFF)
+    await simulator.stop()
+    entry = await load_entry(hass, entry_data, front_subentry())
+    disk = outbox_of(entry)._media._file_jobs
+    await disk.acquire()
+    await raise_alarm(hass, simulator, FRONT_MOTION, front)
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    disk.release()
+
+    # The unload ends, and says what it could not keep; the event itself is saved.
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert log_lines(caplog, logging.WARNING, "Could not write 1 snapshots to disk within 0.05 s")
+    assert len(stored_records(hass_storage, entry)) == 1
 
 
 # --- 10. connectivity, backlog and the failing issue ---

@@ -13,7 +13,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.chekt.api import EventStatus, EventType, MediaKind, UploadTarget
-from custom_components.chekt.media import MediaFile, MediaStore, SnapshotSeries
+from custom_components.chekt.media import MediaFile, MediaStore, NewFile, SnapshotSeries
 from custom_components.chekt.outgoing import OutgoingEvent
 from custom_components.chekt.store import SAVE_DELAY, STORAGE_VERSION, OutboxStore, Record, storage_key
 from tests.common import make_jpeg
@@ -218,9 +218,9 @@ async def test_media_over_budget_evicts_the_oldest_files_first(hass: HomeAssista
     jpeg = make_jpeg()
     media = MediaStore(hass, folder, budget_bytes=2 * len(jpeg))
 
-    assert await media.async_write("1", "1_snapshot_0.jpg", jpeg) == []
-    assert await media.async_write("2", "2_snapshot_0.jpg", jpeg) == []
-    evicted = await media.async_write("3", "3_snapshot_0.jpg", jpeg)
+    assert (await media.async_write([NewFile("1", "1_snapshot_0.jpg", jpeg)])).evicted == []
+    assert (await media.async_write([NewFile("2", "2_snapshot_0.jpg", jpeg)])).evicted == []
+    evicted = (await media.async_write([NewFile("3", "3_snapshot_0.jpg", jpeg)])).evicted
 
     assert evicted == [MediaFile("1", "1_snapshot_0.jpg", len(jpeg))]
     assert await listing(hass, folder) == ["2_snapshot_0.jpg", "3_snapshot_0.jpg"]
@@ -233,11 +233,33 @@ async def test_a_file_bigger_than_the_budget_is_kept_alone(hass: HomeAssistant, 
     jpeg = make_jpeg()
     media = MediaStore(hass, folder, budget_bytes=len(jpeg) // 2)
 
-    assert await media.async_write("1", "1_snapshot_0.jpg", jpeg) == []
-    evicted = await media.async_write("2", "2_snapshot_0.jpg", jpeg)
+    assert (await media.async_write([NewFile("1", "1_snapshot_0.jpg", jpeg)])).evicted == []
+    evicted = (await media.async_write([NewFile("2", "2_snapshot_0.jpg", jpeg)])).evicted
 
     assert [file.name for file in evicted] == ["1_snapshot_0.jpg"]
     assert await listing(hass, folder) == ["2_snapshot_0.jpg"]
+
+
+async def test_a_batch_writes_what_it_can_and_names_what_it_could_not(hass: HomeAssistant, folder: Path) -> None:
+    jpeg = make_jpeg()
+    media = MediaStore(hass, folder, budget_bytes=2 * len(jpeg))
+    await media.async_write([NewFile("1", "1_snapshot_0.jpg", jpeg)])
+
+    # A name the folder cannot take (a missing subfolder) fails alone; the batch is never evicted for itself.
+    result = await media.async_write(
+        [
+            NewFile("2", "2_snapshot_0.jpg", jpeg),
+            NewFile("3", "missing/3_snapshot_0.jpg", jpeg),
+            NewFile("4", "4_snapshot_0.jpg", jpeg),
+        ]
+    )
+
+    assert list(result.failed) == ["missing/3_snapshot_0.jpg"]
+    assert isinstance(result.failed["missing/3_snapshot_0.jpg"], OSError)
+    assert [file.name for file in result.evicted] == ["1_snapshot_0.jpg"]
+    assert await listing(hass, folder) == ["2_snapshot_0.jpg", "4_snapshot_0.jpg"]
+    assert (media.count, media.total_bytes) == (2, 2 * len(jpeg))
+    assert (await media.async_write([])).evicted == []
 
 
 async def test_load_keeps_what_is_referred_to_and_deletes_the_rest(hass: HomeAssistant, folder: Path) -> None:
@@ -258,7 +280,7 @@ async def test_load_keeps_what_is_referred_to_and_deletes_the_rest(hass: HomeAss
     assert not media.has("99_snapshot_0.jpg")
     # Oldest first (by name: event ids grow), and whose each is, read from its name.
     media.budget_bytes = len(jpeg)
-    evicted = await media.async_write("30", "30_snapshot_0.jpg", jpeg)
+    evicted = (await media.async_write([NewFile("30", "30_snapshot_0.jpg", jpeg)])).evicted
     assert [(file.event_id, file.name) for file in evicted] == [
         ("10", "10_snapshot_1.jpg"),
         ("20", "20_snapshot_0.jpg"),
@@ -267,7 +289,7 @@ async def test_load_keeps_what_is_referred_to_and_deletes_the_rest(hass: HomeAss
 
 async def test_a_file_gone_from_under_the_store_reads_as_nothing(hass: HomeAssistant, folder: Path) -> None:
     media = MediaStore(hass, folder, budget_bytes=1 << 20)
-    await media.async_write("1", "1_snapshot_0.jpg", make_jpeg())
+    await media.async_write([NewFile("1", "1_snapshot_0.jpg", make_jpeg())])
     await hass.async_add_executor_job((folder / "1_snapshot_0.jpg").unlink)
 
     assert await media.async_read("1_snapshot_0.jpg") is None
@@ -278,7 +300,7 @@ async def test_a_file_gone_from_under_the_store_reads_as_nothing(hass: HomeAssis
 async def test_remove_all_deletes_the_folder_and_copes_without_one(hass: HomeAssistant, folder: Path) -> None:
     media = MediaStore(hass, folder, budget_bytes=1 << 20)
     await media.async_remove_all()  # nothing there yet
-    await media.async_write("1", "1_snapshot_0.jpg", make_jpeg())
+    await media.async_write([NewFile("1", "1_snapshot_0.jpg", make_jpeg())])
 
     await media.async_remove_all()
 

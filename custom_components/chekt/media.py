@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import io
 from pathlib import Path
 from typing import Any
+import uuid
 
 from homeassistant.components.camera import async_get_image
 from homeassistant.core import HomeAssistant
@@ -75,16 +76,21 @@ class SnapshotSeries:
     async def _take_all(self) -> None:
         # The first picture is asked for on the next turn of the loop, not inside the state change that raised
         # the alarm (whose request has left by then): a burst of 200 alarms does not ask 200 cameras in one turn.
-        await asyncio.sleep(0)
-        loop = self._hass.loop
-        started = loop.time()
-        for seq, settled in enumerate(self._settled):
-            # Keep to the schedule from the first shot: a slow camera must not stretch the series.
-            delay = started + seq * self._interval - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            self._on_image(seq, await self._take_one(seq))
-            settled.set()
+        try:
+            await asyncio.sleep(0)
+            loop = self._hass.loop
+            started = loop.time()
+            for seq, settled in enumerate(self._settled):
+                # Keep to the schedule from the first shot: a slow camera must not stretch the series.
+                delay = started + seq * self._interval - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                self._on_image(seq, await self._take_one(seq))
+                settled.set()
+        finally:
+            # Cancelled from outside too (Home Assistant cancels background tasks as it stops): nobody waits forever.
+            for settled in self._settled:
+                settled.set()
 
     async def _take_one(self, seq: int) -> bytes | None:
         try:
@@ -115,6 +121,23 @@ def to_jpeg(content: bytes) -> bytes:
         output = io.BytesIO()
         picture.convert("RGB").save(output, format="JPEG", quality=90)
         return output.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class NewFile:
+    """A file to write: whose it is, its name and its content."""
+
+    event_id: str
+    name: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a write did besides writing: the files it could not write (and why), and those it evicted."""
+
+    failed: dict[str, OSError] = field(default_factory=dict)
+    evicted: list[MediaFile] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,26 +186,26 @@ class MediaStore:
         self._files = await self._hass.async_add_executor_job(self._scan, keep)
         self._total = sum(file.size for file in self._files.values())
 
-    async def async_write(
-        self, event_id: str, name: str, data: bytes, wanted: Callable[[], bool] | None = None
-    ) -> list[MediaFile] | None:
-        """Store `data` as `name`; returns the older files evicted to stay within the budget.
+    async def async_write(self, files: list[NewFile]) -> WriteResult:
+        """Store `files`, all in one executor job; returns which could not be written and what was evicted.
 
-        Writes wait for their turn; when it comes, `wanted()` says whether the file is still needed (the picture
-        may have been uploaded from memory meanwhile): if not, nothing is written and None is returned.
+        A batch, because snapshots come in bursts: one thread hop for a moment's pictures instead of one each.
         """
+        if not files:
+            return WriteResult()
         async with self._file_jobs:
-            if wanted is not None and not wanted():
-                return None
-            await self._hass.async_add_executor_job(self._write_file, name, data)
-        self._keep(MediaFile(event_id, name, len(data)))
-        return await self._async_enforce_budget(keep=name)
+            failed = await self._hass.async_add_executor_job(self._write_files, files)
+        written = [file for file in files if file.name not in failed]
+        for file in written:
+            self._keep(MediaFile(file.event_id, file.name, len(file.data)))
+        evicted = await self._async_enforce_budget(keep={file.name for file in written}) if written else []
+        return WriteResult(failed=failed, evicted=evicted)
 
     async def async_adopt(self, event_id: str, name: str) -> list[MediaFile]:
         """Take in `name`, already written into the folder (a clip); returns the older files evicted for it."""
         size = await self._hass.async_add_executor_job(self._size, name)
         self._keep(MediaFile(event_id, name, size))
-        return await self._async_enforce_budget(keep=name)
+        return await self._async_enforce_budget(keep={name})
 
     async def async_read(self, name: str) -> bytes | None:
         """The content of `name`, or None when it is gone."""
@@ -216,7 +239,7 @@ class MediaStore:
         self._total -= file.size
         return True
 
-    async def _async_enforce_budget(self, keep: str) -> list[MediaFile]:
+    async def _async_enforce_budget(self, keep: set[str]) -> list[MediaFile]:
         if self._total <= self.budget_bytes:
             return []
         evicted: list[MediaFile] = []
@@ -224,7 +247,7 @@ class MediaStore:
         for file in self._files.values():  # oldest first; nothing changes `_files` before the loop ends
             if total <= self.budget_bytes:
                 break
-            if file.name == keep:
+            if file.name in keep:
                 continue
             evicted.append(file)
             total -= file.size
@@ -242,8 +265,19 @@ class MediaStore:
                 path.unlink(missing_ok=True)
         return files
 
+    def _write_files(self, files: list[NewFile]) -> dict[str, OSError]:
+        failed: dict[str, OSError] = {}
+        for file in files:
+            try:
+                self._write_file(file.name, file.data)
+            except OSError as err:
+                failed[file.name] = err
+        return failed
+
     def _write_file(self, name: str, data: bytes) -> None:
-        partial = self._folder / f".{name}.partial"
+        # A name of its own for each write: a write that outlived its task (Home Assistant cancels background
+        # tasks as it stops) may still run while the same file is written again.
+        partial = self._folder / f".{name}.{uuid.uuid4().hex}.partial"
         try:
             partial.write_bytes(data)
         except FileNotFoundError:  # the first file (or the folder was removed): not checked on every write

@@ -43,13 +43,14 @@ from .api import (
 from .clips import ClipRecorder, ClipSettings
 from .clock import Clock
 from .const import LOGGER
-from .media import MediaFile, MediaStore, SnapshotSeries, TaskStarter
+from .media import MediaFile, MediaStore, NewFile, SnapshotSeries, TaskStarter, WriteResult
 from .outgoing import OutgoingEvent, new_event_id
 from .repairs import DeliveryIssues
 from .store import SAVE_DELAY, OutboxStore, Record
 
-# How long unloading waits for snapshots still being written to disk.
-WRITE_WAIT_ON_STOP = 2.0
+# How long stopping waits for the snapshots still only in memory to be written to disk: one batch, normally
+# milliseconds; generous for a slow SD card, and well within what Home Assistant allows a stop (100 s).
+WRITE_WAIT_ON_STOP = 20
 # How soon the entities show a change of the outbox's state (they are written at most this often), and how
 # late at the latest while events are being sent.
 STATE_REFRESH = 0.25
@@ -222,11 +223,12 @@ class Outbox:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._series: dict[str, SnapshotSeries] = {}
         self._images: dict[tuple[str, int], bytes] = {}
-        self._writes: set[asyncio.Task[None]] = set()
         # Snapshots kept in memory only, oldest first, with the loop time at which they go to disk if still wanted
-        # then (`snapshot_write_delay`); one timer for the oldest.
+        # then (`snapshot_write_delay`); one timer for the oldest. Those due wait in `_to_write` for the writer.
         self._unwritten: deque[tuple[float, Record, int]] = deque()
         self._write_timer: asyncio.TimerHandle | None = None
+        self._to_write: dict[tuple[str, int], Record] = {}
+        self._writer: asyncio.Task[None] | None = None
         self._in_flight: set[str] = set()
         self._outcomes: dict[str, asyncio.Future[tuple[str, str | None]]] = {}
         self._listeners: list[CALLBACK_TYPE] = []
@@ -295,10 +297,27 @@ class Outbox:
         await self._store.async_save_now(self._data())
 
     async def async_keep_media_now(self) -> None:
-        """Write every snapshot still only in memory (Home Assistant is stopping), and wait for that, briefly."""
+        """Write every snapshot still only in memory (Home Assistant is stopping), and wait for that.
+
+        Home Assistant cancels background tasks before it says it stops, the writer among them: what it had not
+        written yet is still in `_to_write`, and a new writer takes it.
+        """
         self._write_due(until=math.inf)
-        if self._writes:
-            await asyncio.wait(list(self._writes), timeout=WRITE_WAIT_ON_STOP)
+        self._start_writer()
+        if (writer := self._writer) is None or writer.done():
+            return
+        await asyncio.wait([writer], timeout=WRITE_WAIT_ON_STOP)
+        if self._to_write:
+            LOGGER.warning(
+                "Could not write %d snapshots to disk within %g s; they are lost if Home Assistant stops now",
+                len(self._to_write),
+                WRITE_WAIT_ON_STOP,
+            )
+
+    @property
+    def writing_snapshots(self) -> bool:
+        """Whether snapshots are due to be written, or being written, to disk."""
+        return bool(self._to_write) or (self._writer is not None and not self._writer.done())
 
     # Intake ---------------------------------------------------------------------------------------------------
 
@@ -607,7 +626,7 @@ class Outbox:
 
     @callback
     def _write_due(self, until: float | None = None) -> None:
-        """Start writing the snapshots due by `until` (all of them on stop) that are still to be uploaded."""
+        """Write the snapshots due by `until` (all of them on stop) that are still to be uploaded."""
         if self._write_timer is not None:
             self._write_timer.cancel()
             self._write_timer = None
@@ -615,38 +634,63 @@ class Outbox:
         until = loop.time() if until is None else until
         while self._unwritten and self._unwritten[0][0] <= until:
             _, record, seq = self._unwritten.popleft()
-            if not self._image_wanted(record, seq):
+            if self._image_wanted(record, seq):
+                self._to_write[(record.event_id, seq)] = record
+            else:
                 self._images.pop((record.event_id, seq), None)  # uploaded from memory (or given up): never written
-                continue
-            write = self._start_task(self._write_image(record, seq), f"chekt snapshot file of {record.event_id}")
-            if not write.done():
-                self._writes.add(write)
-                write.add_done_callback(self._writes.discard)
+        self._start_writer()
         if self._unwritten and not self._stopped:
             due = self._unwritten[0][0]
             self._write_timer = loop.call_at(due, self._write_due, due)
 
-    async def _write_image(self, record: Record, seq: int) -> None:
-        if (image := self._images.get((record.event_id, seq))) is None:
-            return
-        name = record.media_name(seq)
-        try:
-            evicted = await self._media.async_write(
-                record.event_id, name, image, wanted=lambda: self._image_wanted(record, seq)
+    def _start_writer(self) -> None:
+        """Run the writer if there is something to write and none runs (or the one that ran was cancelled)."""
+        writer = self._writer
+        if self._to_write and (writer is None or writer.done() or writer.cancelling()):
+            self._writer = self._start_task(self._write_snapshots(), "chekt snapshot files")
+
+    async def _write_snapshots(self) -> None:
+        """Write what is due, a batch at a time (a burst of alarms is one executor job, not hundreds).
+
+        A snapshot leaves `_to_write` only once it is on disk (or no longer wanted): if Home Assistant cancels
+        this task as it stops, `async_keep_media_now` starts another that writes what this one had not finished.
+        """
+        while batch := self._next_batch():
+            result = await self._media.async_write(
+                [NewFile(record.event_id, record.media_name(seq), image) for record, seq, image in batch]
             )
-        except OSError as err:
-            # The picture stays in memory: it is still uploaded, it only would not survive a restart.
-            LOGGER.warning("Could not keep snapshot %d of event %s on disk: %s", seq, record.event_id, err)
-            return
-        self._images.pop((record.event_id, seq), None)
-        if evicted is None:
-            return  # uploaded from memory, or given up, before its turn to be written: never written
-        if not self._image_wanted(record, seq):
-            await self._media.async_delete([name])  # already uploaded from memory, or given up
-        else:
-            record.media[seq] = name
-            self._touch(record)
-        self._drop_evicted(evicted)
+            self._kept_on_disk(batch, result)
+
+    def _next_batch(self) -> list[tuple[Record, int, bytes]]:
+        batch: list[tuple[Record, int, bytes]] = []
+        for (event_id, seq), record in list(self._to_write.items()):
+            image = self._images.get((event_id, seq))
+            if image is None or not self._image_wanted(record, seq):
+                del self._to_write[(event_id, seq)]
+                self._images.pop((event_id, seq), None)
+            else:
+                batch.append((record, seq, image))
+        return batch
+
+    def _kept_on_disk(self, batch: list[tuple[Record, int, bytes]], result: WriteResult) -> None:
+        unwanted: list[str] = []
+        for record, seq, _ in batch:
+            key = (record.event_id, seq)
+            self._to_write.pop(key, None)
+            name = record.media_name(seq)
+            if (err := result.failed.get(name)) is not None:
+                # The picture stays in memory: it is still uploaded, it only would not survive a restart.
+                LOGGER.warning("Could not keep snapshot %d of event %s on disk: %s", seq, record.event_id, err)
+                continue
+            self._images.pop(key, None)
+            if self._image_wanted(record, seq):
+                record.media[seq] = name
+                self._touch(record)
+            else:
+                unwanted.append(name)  # uploaded from memory, or given up, while it was being written
+        if unwanted:
+            self._start_task(self._media.async_delete(unwanted), "chekt delete uploaded snapshots")
+        self._drop_evicted(result.evicted)
 
     def _image_wanted(self, record: Record, seq: int) -> bool:
         """Whether snapshot `seq` of `record` is still to be uploaded (and so worth keeping on disk)."""
