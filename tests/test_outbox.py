@@ -1360,6 +1360,82 @@ async def test_unloading_waits_for_a_stuck_disk_only_so_long(
     assert len(stored_records(hass_storage, entry)) == 1
 
 
+async def test_a_backlog_goes_out_no_further_ahead_of_its_media_than_allowed_and_live_alarms_never_wait(
+    hass: HomeAssistant,
+    simulator: ChektSimulator,
+    entry_data: dict[str, Any],
+    cameras: tuple[FakeCamera, FakeCamera],
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+    clock: StepClock,
+) -> None:
+    front, yard = cameras
+    use_limits(monkeypatch, uploads_ahead_of_backlog=1)
+    arrivals: list[tuple[str, str]] = []
+    simulator.add_listener(lambda record: arrivals.append((type(record).__name__, record.event_id)))
+    for motion in (FRONT_MOTION, YARD_MOTION):
+        hass.states.async_set(motion, STATE_OFF)
+    await simulator.stop()
+    entry = await load_entry(hass, entry_data, front_subentry(), yard_subentry())
+    outbox = outbox_of(entry)
+    # A backlog on the front camera: three alarms, each with its picture.
+    for _ in range(3):
+        await raise_alarm(hass, simulator, FRONT_MOTION, front)
+        hass.states.async_set(FRONT_MOTION, STATE_OFF)
+    await hass.async_block_till_done()
+    alarms = [r.event_id for r in outbox._records.values() if r.event.event_status == "active"]
+    assert len(alarms) == 3
+    clock.advance(60)  # they waited
+
+    # The cloud is back, slow to take the first picture: while it does, a live alarm on the yard goes out at once.
+    simulator.inject(Fault("upload", "delay", seconds=1.0))
+    await simulator.start()
+    await simulator.wait_for(lambda: outbox._uploading == 1)
+    await raise_alarm(hass, simulator, YARD_MOTION, yard)
+    await simulator.wait_for(lambda: not outbox._records, timeout=20)
+
+    # The live alarm did not wait for the backlog's media ...
+    live = next(event_id for kind, event_id in arrivals if kind == "EventRecord" and event_id not in alarms)
+    assert arrivals.index(("EventRecord", live)) < arrivals.index(("UploadRecord", alarms[0]))
+    # ... and each alarm of the backlog went out only once the pictures before it were confirmed.
+    order = [(kind, event_id) for kind, event_id in arrivals if event_id in alarms]
+    expected = [(kind, event_id) for event_id in alarms for kind in ("EventRecord", "UploadRecord", "CallbackRecord")]
+    assert order == expected
+
+
+async def test_a_backlog_does_not_wait_for_media_that_make_no_progress(
+    hass: HomeAssistant,
+    simulator: ChektSimulator,
+    entry_data: dict[str, Any],
+    cameras: tuple[FakeCamera, FakeCamera],
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+    clock: StepClock,
+) -> None:
+    front, _ = cameras
+    use_limits(monkeypatch, uploads_ahead_of_backlog=1, media_stalled_after=timedelta(seconds=0.2))
+    arrivals: list[tuple[str, str]] = []
+    simulator.add_listener(lambda record: arrivals.append((type(record).__name__, record.event_id)))
+    hass.states.async_set(FRONT_MOTION, STATE_OFF)
+    await simulator.stop()
+    entry = await load_entry(hass, entry_data, front_subentry())
+    outbox = outbox_of(entry)
+    for _ in range(2):
+        await raise_alarm(hass, simulator, FRONT_MOTION, front)
+        hass.states.async_set(FRONT_MOTION, STATE_OFF)
+    await hass.async_block_till_done()
+    alarms = [r.event_id for r in outbox._records.values() if r.event.event_status == "active"]
+    clock.advance(60)
+
+    # The first picture takes the cloud 3 s: the next alarm waits a moment for it, then goes.
+    simulator.inject(Fault("upload", "delay", seconds=3.0))
+    await simulator.start()
+    await simulator.wait_for(lambda: not outbox._records, timeout=20)
+
+    assert arrivals.index(("EventRecord", alarms[1])) < arrivals.index(("UploadRecord", alarms[0]))
+    assert {event_id for kind, event_id in arrivals if kind == "CallbackRecord"} == set(alarms)
+
+
 # --- 10. connectivity, backlog and the failing issue ---
 
 

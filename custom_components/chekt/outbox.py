@@ -105,6 +105,15 @@ class OutboxLimits:
     # its event. With the cloud reachable a snapshot is uploaded from memory first and never touches the disk
     # (no write and delete per picture: no load on the event loop's executor, no wear of an SD card).
     snapshot_write_delay: float = SAVE_DELAY
+    # Events that waited (a backlog after an outage or a restart) go out no further ahead of their media than
+    # this many accepted events still uploading: a drain of thousands does not hold thousands of uploads at
+    # once (memory), and each event's pictures follow it closely. An event counts as waiting once it is this
+    # old unsent; a live alarm leaves within milliseconds and never waits for media.
+    uploads_ahead_of_backlog: int = 256
+    backlog_after: timedelta = timedelta(seconds=2)
+    # Media that make no progress (uploads failing while events are taken) hold nothing: once a held event has
+    # waited this long without an upload finishing, events go out regardless until uploads progress again.
+    media_stalled_after: timedelta = timedelta(seconds=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +239,9 @@ class Outbox:
         self._to_write: dict[tuple[str, int], Record] = {}
         self._writer: asyncio.Task[None] | None = None
         self._in_flight: set[str] = set()
+        # Sources whose next event (one that waited) waits for the uploads to catch up: see `_let_media_catch_up`.
+        self._behind_media: deque[asyncio.Future[None]] = deque()
+        self._media_stalled = False
         self._outcomes: dict[str, asyncio.Future[tuple[str, str | None]]] = {}
         self._listeners: list[CALLBACK_TYPE] = []
         self._source_listeners: dict[str, list[CALLBACK_TYPE]] = {}
@@ -379,6 +391,7 @@ class Outbox:
         try:
             while queue and not self._stopped:
                 record = queue[0]
+                await self._let_media_catch_up(record)
                 receipt = await self._send_until_settled(record)
                 if queue and queue[0] is record:
                     queue.popleft()
@@ -390,6 +403,43 @@ class Outbox:
                     self._finish(record)
         finally:
             self._workers.pop(source, None)
+
+    @property
+    def _uploading(self) -> int:
+        """Accepted events whose uploads are not over (every record is either waiting or uploading)."""
+        return len(self._records) - self._waiting
+
+    async def _let_media_catch_up(self, record: Record) -> None:
+        """Hold an event that waited while `uploads_ahead_of_backlog` accepted events are still uploading.
+
+        Without this, a drain sends every event first (one request each) and the uploads (two requests each)
+        trail behind: thousands of accepted events, each with its upload task, at once. Woken one at a time, as
+        uploads finish, so a large drain costs no crowd of wake-ups.
+        """
+        limits = self._limits
+        while (
+            not self._media_stalled
+            and self._uploading >= limits.uploads_ahead_of_backlog
+            and self._clock.now() - record.created_at >= limits.backlog_after
+        ):
+            waiter = self._hass.loop.create_future()
+            self._behind_media.append(waiter)
+            try:
+                await asyncio.wait([waiter], timeout=limits.media_stalled_after.total_seconds())
+            finally:
+                if not waiter.done():
+                    waiter.cancel()
+            if waiter.cancelled():  # no upload finished meanwhile: the media are stuck, the events are not
+                LOGGER.debug("Uploads to CHeKT make no progress; events that waited no longer wait for them")
+                self._media_stalled = True
+                self._wake_behind_media(everyone=True)
+
+    def _wake_behind_media(self, *, everyone: bool = False) -> None:
+        while self._behind_media and (everyone or self._uploading < self._limits.uploads_ahead_of_backlog):
+            if not (waiter := self._behind_media.popleft()).done():
+                waiter.set_result(None)
+                if not everyone:
+                    return
 
     async def _send_until_settled(self, record: Record) -> EventReceipt | None:
         """Send until the cloud accepts, discards or refuses the event. Returns the receipt, if any."""
@@ -769,6 +819,9 @@ class Outbox:
             return
         self._serialized.pop(record.event_id, None)
         self._count(record.event_id, (0, 0))
+        if record.accepted:
+            self._media_stalled = False
+            self._wake_behind_media()
         if (series := self._series.pop(record.event_id, None)) is not None:
             series.cancel()
         for seq in list(record.media):
