@@ -1567,7 +1567,7 @@ async def test_raising_an_alarm_while_the_cloud_is_down_returns_at_once(
     await simulator.stop()
     entry = await load_entry(hass, entry_data, front_subentry())
     outbox = outbox_of(entry)
-    before = dict(outbox._records)
+    before = set(outbox._records)
 
     # No await between the state change and the checks: the event was taken synchronously, in the callback.
     hass.states.async_set(FRONT_MOTION, STATE_ON)

@@ -46,7 +46,7 @@ from .const import LOGGER
 from .media import MediaFile, MediaStore, NewFile, SnapshotSeries, TaskStarter, WriteResult
 from .outgoing import OutgoingEvent, new_event_id
 from .repairs import DeliveryIssues
-from .store import SAVE_DELAY, OutboxStore, Record
+from .store import SAVE_DELAY, OutboxStore, Record, RecordBook
 
 # How long stopping waits for the snapshots still only in memory to be written to disk: one batch, normally
 # milliseconds; generous for a slow SD card, and well within what Home Assistant allows a stop (100 s).
@@ -223,12 +223,12 @@ class Outbox:
         self._on_auth_failed = on_auth_failed
         self._gate = CloudGate(self._clock, self._retry)
         self._requests = asyncio.Semaphore(self._retry.max_concurrent_requests)
-        self._records: dict[str, Record] = {}
+        self._records = RecordBook()
         # Each record's stored form as JSON, in the order the records came; None when it changed since the last
         # save. A record is serialized again when the store writes (not on every change), and only if it changed:
         # saving a large backlog joins ready JSON instead of encoding every record in the event loop each time.
         self._serialized: dict[str, json_fragment | None] = {}
-        self._queues: dict[str, deque[Record]] = {}
+        self._queues: dict[str, deque[str]] = {}  # each source's waiting events (their ids), in order
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._series: dict[str, SnapshotSeries] = {}
         self._images: dict[tuple[str, int], bytes] = {}
@@ -380,7 +380,7 @@ class Outbox:
             self._start_task(self._upload_media(record), f"chekt media of {record.event_id}")
             return
         source = record.event.source
-        self._queues.setdefault(source, deque()).append(record)
+        self._queues.setdefault(source, deque()).append(record.event_id)
         if source not in self._workers:
             self._workers[source] = self._start_task(self._run_source(source), f"chekt delivery for {source}")
 
@@ -390,12 +390,15 @@ class Outbox:
         queue = self._queues[source]
         try:
             while queue and not self._stopped:
-                record = queue[0]
+                event_id = queue[0]
+                if (record := self._records.get(event_id)) is None:
+                    queue.popleft()  # dropped by the outbox's limit
+                    continue
                 await self._let_media_catch_up(record)
                 receipt = await self._send_until_settled(record)
-                if queue and queue[0] is record:
+                if queue and queue[0] == event_id:
                     queue.popleft()
-                if record.event_id not in self._records:
+                if event_id not in self._records:
                     continue  # dropped by the outbox's limit meanwhile
                 if receipt is not None and receipt.accepted and receipt.uploads.all():
                     self._accept(record, receipt)
@@ -792,13 +795,13 @@ class Outbox:
         excess = len(self._records) - self._limits.max_events
         if excess <= 0:
             return
-        delivered = [record for record in self._records.values() if record.accepted]
-        waiting = [
-            record
-            for record in self._records.values()
-            if not record.accepted and record.event_id not in self._in_flight
-        ]
-        for record in (delivered + waiting)[:excess]:
+        records = self._records
+        # A parked record is waiting (only those are parked); a live one says, without being thawed.
+        delivered = [event_id for event_id in records if not records.is_parked(event_id) and records[event_id].accepted]
+        taken = set(delivered) | self._in_flight
+        waiting = [event_id for event_id in records if event_id not in taken]
+        for event_id in [*delivered, *waiting][:excess]:
+            record = records[event_id]
             if not record.accepted:
                 self._dropped_events += 1
                 LOGGER.error(
@@ -807,15 +810,15 @@ class Outbox:
                     record.event_id,
                 )
                 queue = self._queues.get(record.event.source)
-                if queue and record in queue and queue[0] is not record:
-                    queue.remove(record)
+                if queue and event_id in queue and queue[0] != event_id:
+                    queue.remove(event_id)
             else:
                 self._dropped_media += len(record.targets or ())
             self._finish(record)
         self._issues.outbox_full(self._dropped_media, self._dropped_events)
 
     def _finish(self, record: Record) -> None:
-        if self._records.pop(record.event_id, None) is None:
+        if not self._records.pop(record.event_id):
             return
         self._serialized.pop(record.event_id, None)
         self._count(record.event_id, (0, 0))
@@ -857,13 +860,39 @@ class Outbox:
 
     def _data(self) -> dict[str, Any]:
         serialized = self._serialized
+        fresh: dict[str, bytes] = {}
         for event_id in [event_id for event_id, data in serialized.items() if data is None]:
-            serialized[event_id] = json_fragment(json_bytes(self._records[event_id].to_dict()))
+            fresh[event_id] = json_bytes(self._records[event_id].to_dict())
+            serialized[event_id] = json_fragment(fresh[event_id])
+        self._park_idle(fresh)
         return {
             "records": list(serialized.values()),
             "events_sent": self.state.events_sent,
             "reported": self.reported() or self.restored_reported,
         }
+
+    def _park_idle(self, fresh: dict[str, bytes]) -> None:
+        """Keep the records that only wait as their stored JSON (see `RecordBook`); `fresh` is JSON just made."""
+        for record in self._records.live():
+            if self._only_waits(record):
+                if (stored := fresh.get(record.event_id)) is None:
+                    stored = json_bytes(record.to_dict())
+                    self._serialized[record.event_id] = json_fragment(stored)
+                self._records.park(record, stored)
+
+    def _only_waits(self, record: Record) -> bool:
+        """Whether nothing but its source's queue refers to `record`: not next to go, nothing of it in memory.
+
+        The next of its source is held by the source's worker; snapshots being taken, kept in memory or written
+        hold the record to note their files in it. Looking a parked record up makes it live again.
+        """
+        event_id = record.event_id
+        if record.accepted or event_id in self._in_flight or event_id in self._series:
+            return False
+        queue = self._queues.get(record.event.source)
+        if not queue or queue[0] == event_id:
+            return False
+        return not any((event_id, seq) in self._images for seq in range(record.event.snapshot_count))
 
     def _report_unreachable(self, error: str) -> None:
         now = self._clock.monotonic()

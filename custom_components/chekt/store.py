@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
+from homeassistant.util.json import json_loads_object
 
 from .api import MediaKind, UploadTarget
 from .const import DOMAIN, LOGGER
@@ -107,6 +109,75 @@ def _parse_time(text: str) -> datetime:
     if moment is None:
         raise ValueError(f"unreadable time {text!r}")
     return moment
+
+
+class RecordBook:
+    """The outbox's records in the order they came, each one live (a `Record`) or parked (its stored JSON).
+
+    A backlog of thousands of events waiting for the cloud need not be thousands of small Python objects each:
+    those that only wait are parked as the one block of JSON they are saved as, and made live again (thawed)
+    when they are looked up. Small objects left behind by a drain keep the allocator's arenas, and so the
+    memory, of Home Assistant; one block per event does not. Looking a record up thaws it: whoever holds a
+    `Record` holds the live one, as long as the outbox parks only records nothing refers to (`park`).
+    """
+
+    __slots__ = ("_entries", "_live")
+
+    def __init__(self) -> None:
+        """Empty."""
+        self._entries: dict[str, Record | bytes] = {}
+        self._live: dict[str, Record] = {}
+
+    def __len__(self) -> int:
+        """How many records there are, live or parked."""
+        return len(self._entries)
+
+    def __contains__(self, event_id: object) -> bool:
+        """Whether the record of `event_id` is here, live or parked."""
+        return event_id in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        """The event ids, oldest first."""
+        return iter(self._entries)
+
+    def __getitem__(self, event_id: str) -> Record:
+        """The live record of `event_id` (thawed if parked); KeyError when there is none."""
+        entry = self._entries[event_id]
+        if isinstance(entry, Record):
+            return entry
+        record = Record.from_dict(json_loads_object(entry))
+        self._entries[event_id] = self._live[event_id] = record
+        return record
+
+    def __setitem__(self, event_id: str, record: Record) -> None:
+        """Add (or replace) a live record."""
+        self._entries[event_id] = self._live[event_id] = record
+
+    def get(self, event_id: str) -> Record | None:
+        """The live record of `event_id` (thawed if parked), or None."""
+        return self[event_id] if event_id in self._entries else None
+
+    def values(self) -> Iterator[Record]:
+        """Every record, oldest first, each thawed."""
+        return (self[event_id] for event_id in list(self._entries))
+
+    def pop(self, event_id: str) -> bool:
+        """Forget the record of `event_id`; whether there was one."""
+        self._live.pop(event_id, None)
+        return self._entries.pop(event_id, None) is not None
+
+    def is_parked(self, event_id: str) -> bool:
+        """Whether the record of `event_id` is kept as its JSON only."""
+        return isinstance(self._entries.get(event_id), bytes)
+
+    def live(self) -> list[Record]:
+        """The live records, oldest first."""
+        return list(self._live.values())
+
+    def park(self, record: Record, stored: bytes) -> None:
+        """Keep `record` as `stored`, its JSON (`to_dict`), and let the object go: nothing may refer to it."""
+        if self._live.pop(record.event_id, None) is record:
+            self._entries[record.event_id] = stored
 
 
 @dataclass(slots=True)
