@@ -47,7 +47,7 @@ from custom_components.chekt.const import (
 )
 from custom_components.chekt.media import MediaStore
 from custom_components.chekt.outbox import Outbox, OutboxLimits, RetryPolicy
-from custom_components.chekt.store import SAVE_DELAY, STORAGE_VERSION, storage_key
+from custom_components.chekt.store import SAVE_DELAY, STORAGE_VERSION, snapshot_file_name, storage_key
 from tests.common import FakeCamera, camera_subentry, entities_refreshed, make_jpeg, setup_cameras
 from tests.conftest import AUDIENCE, CLIENT_ID, SECRET
 from tests.simulator import ChektSimulator, Endpoint, EventOutcome, Fault, FaultKind
@@ -209,7 +209,20 @@ async def media_files(hass: HomeAssistant, entry: MockConfigEntry) -> list[str] 
 
 def snapshots_kept(outbox: Outbox) -> int:
     """How many snapshot files the outbox's records refer to."""
-    return sum(len(record.media) for record in outbox._records.values())
+    return sum(
+        outbox._media.has(snapshot_file_name(record.event_id, seq))
+        for record in outbox._records.values()
+        for seq in range(record.event.snapshot_count)
+    )
+
+
+def snapshot_names(records: list[dict[str, Any]]) -> list[str]:
+    """The snapshot files stored records have (or would have) on disk, sorted."""
+    return sorted(
+        snapshot_file_name(record["event_id"], seq)
+        for record in records
+        for seq in range(record["event"]["snapshot_count"])
+    )
 
 
 def accepted_bodies(sim: ChektSimulator) -> list[dict[str, Any]]:
@@ -319,10 +332,10 @@ async def test_restart_delivers_the_backlog_once_in_order_with_the_snapshots_of_
     for camera_id in (FRONT, YARD):
         own = [r for r in records if r["event"]["camera_id"] == camera_id]
         assert [r["event"]["event_status"] for r in own] == ["active", "inactive", "active", "inactive"]
-        assert [bool(r["media"]) for r in own] == [True, False, True, False]
+        assert [r["event"]["snapshot_count"] for r in own] == [1, 0, 1, 0]
     assert len({r["event_id"] for r in records}) == 8
-    on_disk = await media_files(hass, entry)
-    assert on_disk == sorted(name for r in records for name in r["media"].values())
+    # Every picture of the moment is on disk, under the name its event gives it.
+    assert await media_files(hass, entry) == snapshot_names(records)
 
     await simulator.start()
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -860,7 +873,7 @@ async def test_over_the_media_budget_the_oldest_snapshots_go_first_and_every_eve
     await simulator.wait_for(lambda: issue(hass, "outbox_full", entry) is not None)
 
     assert outbox.state.backlog == 5  # every event is kept
-    assert [bool(outbox._records[event_id].media) for event_id in event_ids] == [False, True, True]
+    assert [outbox._media.has(snapshot_file_name(event_id, 0)) for event_id in event_ids] == [False, True, True]
     assert len(await media_files(hass, entry) or []) == 2
     full = issue(hass, "outbox_full", entry)
     assert full is not None
@@ -1204,7 +1217,7 @@ async def test_a_snapshot_still_waiting_is_written_when_its_event_is_saved_or_on
     # The delay passes (as the store's save does): the picture goes to disk.
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=3601))
     await simulator.wait_for(lambda: snapshots_kept(outbox) == 1)
-    first = next(iter(outbox._records.values())).media[0]
+    first = snapshot_file_name(next(iter(outbox._records)), 0)
     assert await media_files(hass, entry) == [first]
 
     # The next alarm's picture is still in memory when the entry unloads: it is written then.
@@ -1216,7 +1229,7 @@ async def test_a_snapshot_still_waiting_is_written_when_its_event_is_saved_or_on
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     records = stored_records(hass_storage, entry)
-    kept = sorted(name for record in records for name in record["media"].values())
+    kept = snapshot_names(records)
     assert len(kept) == 2
     assert await media_files(hass, entry) == kept
     assert chekt_timers(hass) == []
@@ -1243,7 +1256,7 @@ async def test_stopping_home_assistant_writes_the_snapshots_still_in_memory(
     # Stopping does not unload the entry: the record is saved on the final write, with its picture on disk.
     await hass.async_stop()
     records = stored_records(hass_storage, entry)
-    kept = [name for record in records for name in record["media"].values()]
+    kept = snapshot_names(records)
     assert len(records) == 1
     assert len(kept) == 1
     assert await asyncio.to_thread((media_folder(hass, entry.entry_id) / kept[0]).read_bytes) == front.image
@@ -1281,7 +1294,7 @@ async def test_snapshots_being_written_as_home_assistant_stops_are_all_kept(
     await stopping
 
     records = stored_records(hass_storage, entry)
-    kept = sorted(name for record in records for name in record["media"].values())
+    kept = snapshot_names(records)
     assert len(records) == 2
     assert len(kept) == 2
     assert await media_files(hass, entry) == kept

@@ -15,7 +15,14 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.chekt.api import EventStatus, EventType, MediaKind, UploadTarget
 from custom_components.chekt.media import MediaFile, MediaStore, NewFile, SnapshotSeries
 from custom_components.chekt.outgoing import OutgoingEvent
-from custom_components.chekt.store import SAVE_DELAY, STORAGE_VERSION, OutboxStore, Record, storage_key
+from custom_components.chekt.store import (
+    SAVE_DELAY,
+    STORAGE_VERSION,
+    OutboxStore,
+    Record,
+    snapshot_file_name,
+    storage_key,
+)
 from tests.common import make_jpeg
 
 ENTRY_ID = "01TESTENTRY"
@@ -67,7 +74,6 @@ def test_a_record_survives_the_round_trip_through_json() -> None:
             UploadTarget(MediaKind.SHORT_MP4, upload_put_url=SNAPSHOT_URL, callback_put_url=CALLBACK_URL),
         ],
         accepted_at=dt_util.parse_datetime("2026-11-27T12:00:01+00:00"),
-        media={1: "1795790000000001_snapshot_1.jpg"},
     )
 
     restored = Record.from_dict(json.loads(json.dumps(original.to_dict())))
@@ -85,7 +91,10 @@ def test_a_waiting_record_survives_the_round_trip_and_names_its_media() -> None:
 
     assert restored == original
     assert not restored.accepted
-    assert restored.media_name(0) == "1795790000000001_snapshot_0.jpg"
+    assert snapshot_file_name(restored.event_id, 0) == "1795790000000001_snapshot_0.jpg"
+    # Records stored by earlier versions named their snapshot files: the names are the same, the map is ignored.
+    stored = original.to_dict() | {"media": {"0": "1795790000000001_snapshot_0.jpg"}}
+    assert Record.from_dict(stored) == original
 
 
 # --- the store ---
@@ -121,8 +130,8 @@ async def test_load_of_nothing_is_an_empty_outbox(hass: HomeAssistant, hass_stor
         {"attempts": "several"},
         {"targets": [{"kind": "hologram", "seq": 0, "upload_put_url": "u", "callback_put_url": "c"}]},
         {"event": {"event_type": "alarm"}},
-        {"media": {"first": "x.jpg"}},
-        {"media": ["x.jpg"]},
+        {"clips": {"hologram": "x.mp4"}},
+        {"clips": ["x.mp4"]},
         {"targets": "everything"},
     ],
     ids=[
@@ -131,8 +140,8 @@ async def test_load_of_nothing_is_an_empty_outbox(hass: HomeAssistant, hass_stor
         "attempts-not-a-number",
         "unknown-media-kind",
         "event-incomplete",
-        "media-seq-not-a-number",
-        "media-not-a-mapping",
+        "clip-kind-unknown",
+        "clips-not-a-mapping",
         "targets-not-a-list",
     ],
 )

@@ -46,7 +46,7 @@ from .const import LOGGER
 from .media import MediaFile, MediaStore, NewFile, SnapshotSeries, TaskStarter, WriteResult
 from .outgoing import OutgoingEvent, new_event_id
 from .repairs import DeliveryIssues
-from .store import SAVE_DELAY, OutboxStore, Record, RecordBook
+from .store import SAVE_DELAY, OutboxStore, Record, RecordBook, snapshot_file_name
 
 # How long stopping waits for the snapshots still only in memory to be written to disk: one batch, normally
 # milliseconds; generous for a slow SD card, and well within what Home Assistant allows a stop (100 s).
@@ -57,6 +57,11 @@ STATE_REFRESH = 0.25
 STATE_REFRESH_LATEST = 1.0
 # Backoff doubles per failure up to `max_delay`; beyond this many doublings it has long reached it.
 MAX_BACKOFF_EXPONENT = 64
+
+
+def _snapshot_files(record: Record) -> list[str]:
+    """The names the snapshots of `record` have on disk (those that were written)."""
+    return [snapshot_file_name(record.event_id, seq) for seq in range(record.event.snapshot_count)]
 
 
 class Outcome:
@@ -234,9 +239,9 @@ class Outbox:
         self._images: dict[tuple[str, int], bytes] = {}
         # Snapshots kept in memory only, oldest first, with the loop time at which they go to disk if still wanted
         # then (`snapshot_write_delay`); one timer for the oldest. Those due wait in `_to_write` for the writer.
-        self._unwritten: deque[tuple[float, Record, int]] = deque()
+        self._unwritten: deque[tuple[float, str, int]] = deque()
         self._write_timer: asyncio.TimerHandle | None = None
-        self._to_write: dict[tuple[str, int], Record] = {}
+        self._to_write: dict[tuple[str, int], None] = {}  # (event id, seq), in the order they were due
         self._writer: asyncio.Task[None] | None = None
         self._in_flight: set[str] = set()
         # Sources whose next event (one that waited) waits for the uploads to catch up: see `_let_media_catch_up`.
@@ -278,11 +283,10 @@ class Outbox:
         self.state.events_sent = stored.events_sent
         self.restored_reported = stored.reported
         await self._media.async_load(
-            keep={name for record in stored.records for name in (*record.media.values(), *record.clips.values())}
+            keep={name for record in stored.records for name in (*_snapshot_files(record), *record.clips.values())}
         )
         await self._clips.async_start()
         for record in stored.records:
-            record.media = {seq: name for seq, name in record.media.items() if self._media.has(name)}
             record.clips = {kind: name for kind, name in record.clips.items() if self._media.has(name)}
             self._add(record)
         if stored.records:
@@ -354,7 +358,7 @@ class Outbox:
                 event.snapshot_count,
                 self._snapshot_interval,
                 start_task=self._start_task,
-                on_image=lambda seq, image: self._keep_image(record, seq, image),
+                on_image=lambda seq, image: self._keep_image(record.event_id, seq, image),
             )
             self._series[record.event_id] = series
             # Once every snapshot has settled the series has nothing more to say: a backlog need not keep it.
@@ -380,7 +384,10 @@ class Outbox:
             self._start_task(self._upload_media(record), f"chekt media of {record.event_id}")
             return
         source = record.event.source
-        self._queues.setdefault(source, deque()).append(record.event_id)
+        queue = self._queues.setdefault(source, deque())
+        queue.append(record.event_id)
+        if len(queue) > 1:
+            self._park(record)  # behind another event of its source: it waits, as its stored form
         if source not in self._workers:
             self._workers[source] = self._start_task(self._run_source(source), f"chekt delivery for {source}")
 
@@ -606,9 +613,7 @@ class Outbox:
             await series.settled(seq)
         if (image := self._images.get((record.event_id, seq))) is not None:
             return image
-        if (name := record.media.get(seq)) is not None:
-            return await self._media.async_read(name)
-        return None
+        return await self._media.async_read(snapshot_file_name(record.event_id, seq))
 
     def _url_deadline(self, record: Record, target: UploadTarget) -> datetime:
         expires_at = target.expires_at
@@ -668,12 +673,12 @@ class Outbox:
         if self._series.get(event_id) is series:
             del self._series[event_id]
 
-    def _keep_image(self, record: Record, seq: int, image: bytes | None) -> None:
+    def _keep_image(self, event_id: str, seq: int, image: bytes | None) -> None:
         if image is None or self._stopped:
             return
-        self._images[(record.event_id, seq)] = image
+        self._images[(event_id, seq)] = image
         loop = self._hass.loop
-        self._unwritten.append((loop.time() + self._limits.snapshot_write_delay, record, seq))
+        self._unwritten.append((loop.time() + self._limits.snapshot_write_delay, event_id, seq))
         if self._write_timer is None:
             self._write_due()
 
@@ -686,11 +691,11 @@ class Outbox:
         loop = self._hass.loop
         until = loop.time() if until is None else until
         while self._unwritten and self._unwritten[0][0] <= until:
-            _, record, seq = self._unwritten.popleft()
-            if self._image_wanted(record, seq):
-                self._to_write[(record.event_id, seq)] = record
+            _, event_id, seq = self._unwritten.popleft()
+            if self._image_wanted(event_id, seq):
+                self._to_write[(event_id, seq)] = None
             else:
-                self._images.pop((record.event_id, seq), None)  # uploaded from memory (or given up): never written
+                self._images.pop((event_id, seq), None)  # uploaded from memory (or given up): never written
         self._start_writer()
         if self._unwritten and not self._stopped:
             due = self._unwritten[0][0]
@@ -707,54 +712,58 @@ class Outbox:
 
         A snapshot leaves `_to_write` only once it is on disk (or no longer wanted): if Home Assistant cancels
         this task as it stops, `async_keep_media_now` starts another that writes what this one had not finished.
+        Snapshots are known by their event's id, not its record: the record may be parked meanwhile.
         """
         while batch := self._next_batch():
             result = await self._media.async_write(
-                [NewFile(record.event_id, record.media_name(seq), image) for record, seq, image in batch]
+                [NewFile(event_id, snapshot_file_name(event_id, seq), image) for event_id, seq, image in batch]
             )
             self._kept_on_disk(batch, result)
 
-    def _next_batch(self) -> list[tuple[Record, int, bytes]]:
-        batch: list[tuple[Record, int, bytes]] = []
-        for (event_id, seq), record in list(self._to_write.items()):
+    def _next_batch(self) -> list[tuple[str, int, bytes]]:
+        batch: list[tuple[str, int, bytes]] = []
+        for event_id, seq in list(self._to_write):
             image = self._images.get((event_id, seq))
-            if image is None or not self._image_wanted(record, seq):
+            if image is None or not self._image_wanted(event_id, seq):
                 del self._to_write[(event_id, seq)]
                 self._images.pop((event_id, seq), None)
             else:
-                batch.append((record, seq, image))
+                batch.append((event_id, seq, image))
         return batch
 
-    def _kept_on_disk(self, batch: list[tuple[Record, int, bytes]], result: WriteResult) -> None:
+    def _kept_on_disk(self, batch: list[tuple[str, int, bytes]], result: WriteResult) -> None:
         unwanted: list[str] = []
-        for record, seq, _ in batch:
-            key = (record.event_id, seq)
+        for event_id, seq, _ in batch:
+            key = (event_id, seq)
             self._to_write.pop(key, None)
-            name = record.media_name(seq)
+            name = snapshot_file_name(event_id, seq)
             if (err := result.failed.get(name)) is not None:
                 # The picture stays in memory: it is still uploaded, it only would not survive a restart.
-                LOGGER.warning("Could not keep snapshot %d of event %s on disk: %s", seq, record.event_id, err)
+                LOGGER.warning("Could not keep snapshot %d of event %s on disk: %s", seq, event_id, err)
                 continue
             self._images.pop(key, None)
-            if self._image_wanted(record, seq):
-                record.media[seq] = name
-                self._touch(record)
-            else:
+            if not self._image_wanted(event_id, seq):
                 unwanted.append(name)  # uploaded from memory, or given up, while it was being written
         if unwanted:
             self._start_task(self._media.async_delete(unwanted), "chekt delete uploaded snapshots")
         self._drop_evicted(result.evicted)
 
-    def _image_wanted(self, record: Record, seq: int) -> bool:
-        """Whether snapshot `seq` of `record` is still to be uploaded (and so worth keeping on disk)."""
-        return record.event_id in self._records and not (record.accepted and not self._has_target(record, seq))
+    def _image_wanted(self, event_id: str, seq: int) -> bool:
+        """Whether snapshot `seq` of the event is still to be uploaded (and so worth keeping on disk)."""
+        records = self._records
+        if event_id not in records:
+            return False
+        if records.is_parked(event_id):
+            return True  # only waiting records are parked
+        record = records[event_id]
+        return not record.accepted or self._has_target(record, seq)
 
     def _has_target(self, record: Record, seq: int) -> bool:
         return any(t.kind is MediaKind.SNAPSHOT and t.seq == seq for t in record.targets or ())
 
     def _forget_image(self, record: Record, seq: int) -> None:
         self._images.pop((record.event_id, seq), None)
-        if (name := record.media.pop(seq, None)) is not None:
+        if self._media.has(name := snapshot_file_name(record.event_id, seq)):
             self._start_task(self._media.async_delete([name]), f"chekt delete {name}")
 
     # Keeping clips (recorded by clips.py straight into the media folder) -------------------------------------
@@ -774,8 +783,8 @@ class Outbox:
 
     def _drop_evicted(self, evicted: list[MediaFile]) -> None:
         for file in evicted:
-            if (owner := self._records.get(file.event_id)) is not None:
-                owner.media = {seq: name for seq, name in owner.media.items() if name != file.name}
+            # A record names its clips; its snapshots are whichever of its files the folder has.
+            if file.name.endswith(".mp4") and (owner := self._records.get(file.event_id)) is not None:
                 owner.clips = {kind: name for kind, name in owner.clips.items() if name != file.name}
                 self._touch(owner)
         if evicted:
@@ -827,7 +836,7 @@ class Outbox:
             self._wake_behind_media()
         if (series := self._series.pop(record.event_id, None)) is not None:
             series.cancel()
-        for seq in list(record.media):
+        for seq in range(record.event.snapshot_count):
             self._forget_image(record, seq)
         for kind in list(record.clips):
             self._forget_clip(record, kind)
@@ -872,27 +881,28 @@ class Outbox:
         }
 
     def _park_idle(self, fresh: dict[str, bytes]) -> None:
-        """Keep the records that only wait as their stored JSON (see `RecordBook`); `fresh` is JSON just made."""
+        """Park again the records looked up since they were parked; `fresh` is JSON just made."""
         for record in self._records.live():
             if self._only_waits(record):
-                if (stored := fresh.get(record.event_id)) is None:
-                    stored = json_bytes(record.to_dict())
-                    self._serialized[record.event_id] = json_fragment(stored)
-                self._records.park(record, stored)
+                self._park(record, fresh.get(record.event_id))
+
+    def _park(self, record: Record, stored: bytes | None = None) -> None:
+        """Keep `record` as its stored JSON (see `RecordBook`): a backlog is not thousands of small objects."""
+        if stored is None:
+            stored = json_bytes(record.to_dict())
+            self._serialized[record.event_id] = json_fragment(stored)
+        self._records.park(record, stored)
 
     def _only_waits(self, record: Record) -> bool:
-        """Whether nothing but its source's queue refers to `record`: not next to go, nothing of it in memory.
+        """Whether `record` only waits for its turn: neither accepted, nor in flight, nor next of its source.
 
-        The next of its source is held by the source's worker; snapshots being taken, kept in memory or written
-        hold the record to note their files in it. Looking a parked record up makes it live again.
+        The next of each source is held by the source's worker, and accepted records by their uploads; all else
+        refers to records by their event id and looks them up (which makes a parked record live again).
         """
-        event_id = record.event_id
-        if record.accepted or event_id in self._in_flight or event_id in self._series:
+        if record.accepted or record.event_id in self._in_flight:
             return False
         queue = self._queues.get(record.event.source)
-        if not queue or queue[0] == event_id:
-            return False
-        return not any((event_id, seq) in self._images for seq in range(record.event.snapshot_count))
+        return queue is not None and bool(queue) and queue[0] != record.event_id
 
     def _report_unreachable(self, error: str) -> None:
         now = self._clock.monotonic()

@@ -32,8 +32,11 @@ class Record:
 
     `targets` is None until the cloud accepts the event; then it lists the uploads still to do.
     `sent_payload` freezes the payload once a request may have reached the cloud, so that every retry carries
-    the same body under the same `Idempotency-Key`. `media` names the snapshot files by seq, `clips` the clip
-    files by kind (records stored before clips existed have none).
+    the same body under the same `Idempotency-Key`. `clips` names the clip files by kind (records stored
+    before clips existed have none). Snapshots are not named here: snapshot `seq` of an event is kept as
+    `snapshot_file_name(event_id, seq)`, and whether it was written is for the media folder to say. So writing
+    a picture changes no record (a waiting record need not be made live for it), and a picture written just
+    before a crash is still found after it. (Records stored before this kept a `media` map; it is ignored.)
     """
 
     event_id: str
@@ -43,17 +46,12 @@ class Record:
     sent_payload: dict[str, Any] | None = None
     targets: list[UploadTarget] | None = None
     accepted_at: datetime | None = None
-    media: dict[int, str] = field(default_factory=dict)
     clips: dict[MediaKind, str] = field(default_factory=dict)
 
     @property
     def accepted(self) -> bool:
         """True once the cloud has accepted the event (only uploads remain)."""
         return self.targets is not None
-
-    def media_name(self, seq: int) -> str:
-        """The file name of snapshot `seq`; it starts with the event id, which names its owner."""
-        return f"{self.event_id}_{MediaKind.SNAPSHOT}_{seq}.jpg"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
@@ -65,7 +63,6 @@ class Record:
             "sent_payload": self.sent_payload,
             "targets": None if self.targets is None else [_target_to_dict(t) for t in self.targets],
             "accepted_at": self.accepted_at.isoformat() if self.accepted_at else None,
-            "media": {str(seq): name for seq, name in self.media.items()},
             "clips": {kind.value: name for kind, name in self.clips.items()},
         }
 
@@ -81,9 +78,13 @@ class Record:
             sent_payload=data.get("sent_payload"),
             targets=None if targets is None else [_target_from_dict(t) for t in targets],
             accepted_at=_parse_time(data["accepted_at"]) if data.get("accepted_at") else None,
-            media={int(seq): name for seq, name in data.get("media", {}).items()},
             clips={MediaKind(kind): name for kind, name in data.get("clips", {}).items()},
         )
+
+
+def snapshot_file_name(event_id: str, seq: int) -> str:
+    """The file name of snapshot `seq` of an event; it starts with the event id, which names its owner."""
+    return f"{event_id}_{MediaKind.SNAPSHOT}_{seq}.jpg"
 
 
 def _target_to_dict(target: UploadTarget) -> dict[str, Any]:
